@@ -1,0 +1,36 @@
+"""aiotrio: an asyncio event loop hosted on Trio.
+
+Trio programs use asyncio libraries through it, asyncio and Trio code call
+each other with real cancellation, and unmodified asyncio programs run on Trio
+with ``asyncio.run(main(), loop_factory=aiotrio.new_event_loop)``.
+
+Importing aiotrio changes nothing global: no event loop policy is installed and
+asyncio is not patched.
+"""
+
+from ._adapters import (
+    aio_as_trio,
+    asyncio_as_trio,
+    trio_as_aio,
+    trio_as_asyncio,
+)
+from ._bridge import run_asyncio, run_trio
+from ._current import current_loop
+from ._loop import EventLoop
+from ._open_loop import new_event_loop, open_loop, run
+from ._version import __version__
+
+__all__ = [
+    "EventLoop",
+    "__version__",
+    "aio_as_trio",
+    "asyncio_as_trio",
+    "current_loop",
+    "new_event_loop",
+    "open_loop",
+    "run",
+    "run_asyncio",
+    "run_trio",
+    "trio_as_aio",
+    "trio_as_asyncio",
+]

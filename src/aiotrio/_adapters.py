@@ -1,0 +1,366 @@
+"""``aio_as_trio`` and ``trio_as_aio``: trio-asyncio's adapters, same names and uses.
+
+Each wraps an async function, an awaitable, an async context manager or an
+async iterator from one side so the other side can use it::
+
+    await aio_as_trio(asyncio_fn)(*args)          # from Trio
+    async with aio_as_trio(asyncio_cm) as value:  # from Trio
+    async for item in aio_as_trio(asyncio_agen):  # from Trio
+    await trio_as_aio(trio_fn)(*args)             # from asyncio
+
+An async context manager is entered and exited by one task on its own side,
+held open in between, so managers that remember their task (asyncio.timeout,
+asyncio.TaskGroup, Trio nurseries and cancel scopes) work across the bridge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from ._bridge import (
+    TrioCallFuture,
+    run_coroutine_on,
+    start_asyncio_task,
+    start_trio_call,
+    wait_asyncio_future,
+)
+from ._current import current_loop, running_aiotrio_loop
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Generator
+    from types import TracebackType
+
+    from ._loop import EventLoop
+
+
+def _is_only(raised: BaseException, error: BaseException | None) -> bool:
+    """Whether `raised` is `error`, maybe inside exception groups of one."""
+    while raised is not error and isinstance(raised, BaseExceptionGroup):
+        if len(raised.exceptions) != 1:
+            return False
+        raised = raised.exceptions[0]
+    return raised is error
+
+
+class AsyncioAsTrio:
+    """Trio-flavored view of asyncio-flavored `wrapped` (see `aio_as_trio`)."""
+
+    def __init__(self, wrapped: Any, loop: EventLoop | None = None) -> None:
+        self.wrapped = wrapped
+        self._loop = loop
+        self._held: _HeldAsyncioContext | None = None
+
+    @property
+    def loop(self) -> EventLoop:
+        return self._loop if self._loop is not None else current_loop()
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        return functools.partial(self.__call__, instance)
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        loop = self.loop
+        fn = functools.partial(self.wrapped, **kwargs) if kwargs else self.wrapped
+        return await wait_asyncio_future(loop, start_asyncio_task(loop, fn, args))
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self._await().__await__()
+
+    async def _await(self) -> Any:
+        loop = self.loop
+        wrapped = self.wrapped
+        if asyncio.isfuture(wrapped):
+            return await wait_asyncio_future(loop, wrapped)
+        if inspect.iscoroutine(wrapped):
+            return await run_coroutine_on(loop, wrapped)
+        if inspect.isawaitable(wrapped):
+            return await run_coroutine_on(loop, _await(wrapped))
+        raise TypeError(
+            f"aio_as_trio({wrapped!r}) is not awaitable; to call an async "
+            "function use `await aio_as_trio(fn)(*args)`"
+        )
+
+    async def __aenter__(self) -> Any:
+        if not hasattr(self.wrapped, "__aenter__"):
+            raise TypeError(
+                f"{self.wrapped!r} is not an async context manager; use "
+                "`aio_as_trio(cm_factory(*args))`"
+            )
+        if self._held is not None:
+            raise RuntimeError("this aio_as_trio() context manager is already entered")
+        self._held = _HeldAsyncioContext(self.loop, self.wrapped)
+        return await self._held.enter()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        held, self._held = self._held, None
+        if held is None:
+            raise RuntimeError("this aio_as_trio() context manager was not entered")
+        return await held.exit(exc)
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        if not hasattr(self.wrapped, "__aiter__"):
+            raise TypeError(
+                f"{self.wrapped!r} is not an async iterable; use "
+                "`aio_as_trio(agen_fn(*args))`"
+            )
+        return _iterate_asyncio(self.loop, self.wrapped.__aiter__())
+
+
+async def _await(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
+
+
+async def _iterate_asyncio(loop: EventLoop, iterator: Any) -> AsyncIterator[Any]:
+    while True:
+        try:
+            item = await wait_asyncio_future(
+                loop, start_asyncio_task(loop, iterator.__anext__, ())
+            )
+        except StopAsyncIteration:
+            return
+        yield item
+
+
+class _HeldAsyncioContext:
+    """An asyncio task that enters an async context manager and holds it open."""
+
+    def __init__(self, loop: EventLoop, manager: Any) -> None:
+        self._loop = loop
+        self._manager = manager
+        self._entered: asyncio.Future[Any] = loop.create_future()
+        self._exit: asyncio.Future[BaseException | None] = loop.create_future()
+        self._task: asyncio.Future[None] | None = None
+
+    async def _hold(self) -> None:
+        try:
+            async with self._manager as value:
+                self._entered.set_result(value)
+                error = await self._exit
+                if error is not None:
+                    raise error
+        except BaseException as exc:
+            if not self._entered.done():
+                if isinstance(exc, asyncio.CancelledError):
+                    self._entered.cancel()
+                else:
+                    self._entered.set_exception(exc)
+            raise
+        finally:
+            if not self._entered.done():
+                self._entered.cancel()
+
+    async def enter(self) -> Any:
+        self._task = task = start_asyncio_task(self._loop, self._hold, ())
+        # Its outcome is reported through _entered or exit(); retrieve it so
+        # asyncio does not log it as never retrieved.
+        task.add_done_callback(_retrieve_outcome)
+        return await wait_asyncio_future(self._loop, self._entered, task.cancel)
+
+    async def exit(self, error: BaseException | None) -> bool:
+        task = self._task
+        assert task is not None
+        if not self._exit.done():
+            self._exit.set_result(error)
+        try:
+            await wait_asyncio_future(self._loop, task)
+        except BaseException as raised:
+            if _is_only(raised, error):
+                return False
+            raise
+        return error is not None
+
+
+def _retrieve_outcome(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+def aio_as_trio(wrapped: Any, *, loop: EventLoop | None = None) -> AsyncioAsTrio:
+    """Wrap asyncio-flavored `wrapped` for use from Trio.
+
+    `wrapped` may be an async function (``await aio_as_trio(fn)(*args)``; also
+    usable as a decorator), an awaitable (``await aio_as_trio(fut)``), an
+    async context manager or an async iterator. `loop` defaults to
+    `current_loop()` at the time of use.
+    """
+    return AsyncioAsTrio(wrapped, loop)
+
+
+class TrioAsAsyncio:
+    """asyncio-flavored view of Trio-flavored `wrapped` (see `trio_as_aio`)."""
+
+    def __init__(self, wrapped: Any, loop: EventLoop | None = None) -> None:
+        self.wrapped = wrapped
+        self._loop = loop
+        self._held: _HeldTrioContext | None = None
+
+    @property
+    def loop(self) -> EventLoop:
+        if self._loop is not None:
+            return self._loop
+        return running_aiotrio_loop("aiotrio.trio_as_aio()")
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        return functools.partial(self.__call__, instance)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> TrioCallFuture[Any]:
+        fn = functools.partial(self.wrapped, **kwargs) if kwargs else self.wrapped
+        return start_trio_call(self.loop, fn, args)
+
+    async def __aenter__(self) -> Any:
+        if not hasattr(self.wrapped, "__aenter__"):
+            raise TypeError(
+                f"{self.wrapped!r} is not an async context manager; use "
+                "`trio_as_aio(cm_factory(*args))`"
+            )
+        if self._held is not None:
+            raise RuntimeError("this trio_as_aio() context manager is already entered")
+        self._held = _HeldTrioContext(self.loop, self.wrapped)
+        return await self._held.enter()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        held, self._held = self._held, None
+        if held is None:
+            raise RuntimeError("this trio_as_aio() context manager was not entered")
+        return await held.exit(exc)
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        if not hasattr(self.wrapped, "__aiter__"):
+            raise TypeError(
+                f"{self.wrapped!r} is not an async iterable; use "
+                "`trio_as_aio(agen_fn(*args))`"
+            )
+        return _iterate_trio(self.loop, self.wrapped.__aiter__())
+
+
+async def _iterate_trio(loop: EventLoop, iterator: Any) -> AsyncIterator[Any]:
+    while True:
+        try:
+            item = await start_trio_call(loop, iterator.__anext__, ())
+        except StopAsyncIteration:
+            return
+        yield item
+
+
+class _EnteringFuture(asyncio.Future[Any]):
+    """Resolves to the manager's value; cancelling it cancels the Trio task instead.
+
+    It stays pending until the Trio task has entered the manager or has ended,
+    so an asyncio task cancelled while entering resumes only after the Trio
+    side has unwound.
+    """
+
+    def __init__(self, loop: EventLoop) -> None:
+        super().__init__(loop=loop)
+        self.call: TrioCallFuture[bool] | None = None
+
+    def cancel(self, msg: Any | None = None) -> bool:
+        if self.done():
+            return False
+        if self.call is not None:
+            self.call.cancel(msg)
+        return True
+
+    def on_call_done(self, call: asyncio.Future[bool]) -> None:
+        if self.done():
+            return
+        if call.cancelled():
+            super().cancel()
+        elif call.exception() is not None:
+            self.set_exception(call.exception())  # type: ignore[arg-type]
+        else:
+            self.set_exception(RuntimeError("the context manager exited without entering"))
+
+
+class _HeldTrioContext:
+    """A Trio task that enters an async context manager and holds it open.
+
+    If the manager cancels its own body (a nursery whose child failed, an
+    expired ``trio.move_on_after``), the asyncio task using it is cancelled;
+    when the manager then swallows that cancellation, so does the asyncio side.
+    """
+
+    def __init__(self, loop: EventLoop, manager: Any) -> None:
+        self._loop = loop
+        self._manager = manager
+        self._user: asyncio.Task[Any] | None = asyncio.current_task()
+        self._entered = _EnteringFuture(loop)
+        self._exit_requested = trio.Event()
+        self._exit_error: BaseException | None = None
+        self._cancelled_user = False
+
+    async def _hold(self) -> bool:
+        """Returns whether the manager swallowed the body's exception."""
+        async with self._manager as value:
+            self._entered.set_result(value)
+            try:
+                await self._exit_requested.wait()
+            except trio.Cancelled:
+                # The manager cancelled its body: cancel ours and wait for it.
+                self._cancel_user()
+                with trio.CancelScope(shield=True):
+                    await self._exit_requested.wait()
+                raise
+            if self._exit_error is not None:
+                raise self._exit_error
+        return self._exit_error is not None or self._cancelled_user
+
+    def _cancel_user(self) -> None:
+        if self._user is not None and not self._user.done():
+            self._cancelled_user = True
+            self._user.cancel()
+
+    async def enter(self) -> Any:
+        call = start_trio_call(self._loop, self._hold, ())
+        self._entered.call = call
+        call.add_done_callback(self._entered.on_call_done)
+        return await self._entered
+
+    async def exit(self, error: BaseException | None) -> bool:
+        call = self._entered.call
+        assert call is not None
+        self._exit_error = error
+        self._exit_requested.set()
+        try:
+            swallowed = await call
+        except BaseException as raised:
+            if _is_only(raised, error):
+                return False
+            raise
+        if swallowed and self._cancelled_user and self._user is not None:
+            self._user.uncancel()
+        return swallowed
+
+
+def trio_as_aio(wrapped: Any, *, loop: EventLoop | None = None) -> TrioAsAsyncio:
+    """Wrap Trio-flavored `wrapped` for use from asyncio.
+
+    `wrapped` may be an async function (``await trio_as_aio(fn)(*args)``,
+    which returns an asyncio future at once; also usable as a decorator), an
+    async context manager or an async iterator. `loop` defaults to the running
+    loop, which must be an aiotrio loop.
+    """
+    return TrioAsAsyncio(wrapped, loop)
+
+
+# trio-asyncio's longer aliases, so migrating is an import change.
+asyncio_as_trio = aio_as_trio
+trio_as_asyncio = trio_as_aio

@@ -1,0 +1,68 @@
+"""Switching the current thread into a loop's asyncio world and back.
+
+Trio and asyncio share one thread. While the driver runs asyncio callbacks the
+thread must look like a running asyncio loop: ``asyncio.get_running_loop()``
+returns the loop, sniffio says "asyncio", and async generators first iterated
+there belong to the loop. Between batches the thread must look like Trio again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import sniffio
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+_get_running_loop = asyncio.events._get_running_loop
+_set_running_loop = asyncio.events._set_running_loop
+_sniffio_local = sniffio.thread_local
+_get_asyncgen_hooks = sys.get_asyncgen_hooks
+_set_asyncgen_hooks = sys.set_asyncgen_hooks
+
+
+class SavedThreadState(NamedTuple):
+    """What `AsyncioContext.enter` replaced, so `leave` can put it back."""
+
+    running_loop: asyncio.AbstractEventLoop | None
+    async_library: str | None
+    asyncgen_hooks: Any
+
+
+class AsyncioContext:
+    """Enters and leaves one loop's asyncio world on the current thread.
+
+    `enter()` returns the state it replaced; pass it to `leave()`. Calls may
+    nest (each `leave` restores exactly what its `enter` saw), so a loop can be
+    entered while another loop, or Trio, owned the thread.
+    """
+
+    __slots__ = ("_finalizer", "_firstiter", "_loop")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        firstiter: Callable[[Any], object],
+        finalizer: Callable[[Any], object],
+    ) -> None:
+        self._loop = loop
+        self._firstiter = firstiter
+        self._finalizer = finalizer
+
+    def enter(self) -> SavedThreadState:
+        saved = SavedThreadState(
+            _get_running_loop(), _sniffio_local.name, _get_asyncgen_hooks()
+        )
+        _set_running_loop(self._loop)
+        _sniffio_local.name = "asyncio"
+        _set_asyncgen_hooks(self._firstiter, self._finalizer)
+        return saved
+
+    @staticmethod
+    def leave(saved: SavedThreadState) -> None:
+        _set_asyncgen_hooks(*saved.asyncgen_hooks)
+        _sniffio_local.name = saved.async_library
+        _set_running_loop(saved.running_loop)

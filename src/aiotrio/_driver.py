@@ -1,0 +1,252 @@
+"""The driver: the one Trio task that runs an EventLoop's callbacks, timers and I/O."""
+
+from __future__ import annotations
+
+import enum
+import math
+from asyncio import base_events
+from heapq import heapify, heappop
+from time import perf_counter
+from typing import TYPE_CHECKING
+
+import trio
+
+from ._asyncio_context import AsyncioContext
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ._loop import EventLoop
+    from ._readiness import Readiness
+
+#: Seconds of asyncio work after which the driver yields to Trio. Trio tasks
+#: wait at most about two of these for their turn under a saturating load.
+FAIRNESS_INTERVAL = 0.0005
+
+# Callbacks run between two looks at the clock; a chunk is far shorter than
+# the fairness interval and reading the clock per callback would cost more.
+_CHUNK = 256
+
+_MIN_SCHEDULED = base_events._MIN_SCHEDULED_TIMER_HANDLES
+_MIN_CANCELLED_FRACTION = base_events._MIN_CANCELLED_TIMER_HANDLES_FRACTION
+
+
+class BatchEnd(enum.Enum):
+    """Why a batch of iterations ended."""
+
+    BUSY = "work remains: yield to Trio, then continue"
+    IDLE = "nothing to do until I/O, a timer or a wake-up"
+    STOPPED = "the loop stopped or the driver was asked to exit"
+
+
+class Driver:
+    """Runs one loop inside a Trio task.
+
+    Contract:
+
+    - An *iteration* does what ``BaseEventLoop._run_once`` does, in the same
+      order: drop cancelled timers, poll I/O, move due timers to the ready
+      queue, run the callbacks that were ready when the iteration began. Only
+      the I/O poll differs: it never blocks (``select(0)``).
+    - Iterations run back to back in a *batch*, inside the loop's asyncio
+      context (`AsyncioContext`), until nothing is left to do or
+      `fairness_interval` seconds have passed. An iteration cut short by that
+      budget resumes exactly where it stopped, so asyncio's ordering holds.
+    - Between batches the driver yields to Trio when busy, and when idle parks
+      until I/O is ready, the earliest timer is due, or the loop's self-pipe
+      is written (`EventLoop._wake`).
+    - With ``hosted=True`` (``run_forever``) the driver returns after the
+      iteration in which ``loop.stop()`` was seen, as asyncio does; otherwise
+      (``open_loop``) it serves until `request_exit` and the ready queue is
+      empty. Exceptions that escape callbacks (KeyboardInterrupt, SystemExit)
+      propagate when hosted, and go to `on_fatal` otherwise.
+    """
+
+    def __init__(self, loop: EventLoop, readiness: Readiness) -> None:
+        self.fairness_interval = FAIRNESS_INTERVAL
+        self.on_fatal: Callable[[BaseException], None] | None = None
+        self._loop = loop
+        self._readiness = readiness
+        self._context = AsyncioContext(
+            loop, loop._asyncgen_firstiter_hook, loop._asyncgen_finalizer_hook
+        )
+        # Callbacks of the current iteration not yet run (budget ran out).
+        self._unfinished = 0
+        self._exit_requested = False
+        self._park_scope: trio.CancelScope | None = None
+
+    @property
+    def asyncio_context(self) -> AsyncioContext:
+        return self._context
+
+    def request_exit(self) -> None:
+        """Ask a non-hosted driver to return once the ready queue is empty."""
+        self._exit_requested = True
+        self._loop._wake()
+
+    def lower_deadline(self, when: float) -> None:
+        """A timer earlier than the one the parked driver waits for was added."""
+        scope = self._park_scope
+        if scope is not None and when < scope.deadline:
+            scope.deadline = when
+
+    async def run(self, *, hosted: bool) -> None:
+        """Serve the loop until it stops (see the class contract)."""
+        self._exit_requested = False
+        while True:
+            # One long-lived scope carries the park deadline; a fresh scope
+            # is needed only after that deadline has fired.
+            with trio.CancelScope() as scope:
+                self._park_scope = scope
+                try:
+                    await self._serve(scope, hosted)
+                    return
+                finally:
+                    self._park_scope = None
+
+    async def _serve(self, scope: trio.CancelScope, hosted: bool) -> None:
+        spun = False
+        while True:
+            end = self._batch(hosted)
+            if end is BatchEnd.STOPPED:
+                return
+            if end is BatchEnd.BUSY or not spun:
+                # When idle, first yield once: a Trio task about to hand us
+                # work (a bridge call, a future it resolves) usually does so
+                # now, and a checkpoint is cheaper than parking and waking.
+                spun = end is BatchEnd.IDLE
+                await trio.lowlevel.checkpoint()
+                continue
+            spun = False
+            await self._park(scope)
+
+    async def _park(self, scope: trio.CancelScope) -> None:
+        loop = self._loop
+        scheduled = loop._scheduled
+        deadline = scheduled[0]._when if scheduled else math.inf
+        if scope.deadline != deadline:
+            scope.deadline = deadline
+        loop._idle = True
+        try:
+            await self._readiness.wait()
+        finally:
+            loop._idle = False
+
+    def _batch(self, hosted: bool) -> BatchEnd:
+        loop = self._loop
+        context = self._context
+        saved = context.enter()
+        try:
+            budget_end = perf_counter() + self.fairness_interval
+            while True:
+                if self._unfinished:
+                    remaining, self._unfinished = self._unfinished, 0
+                    self._unfinished = self._run_ready(remaining, budget_end)
+                    did_work = True
+                else:
+                    did_work = self._iterate(budget_end)
+                if self._unfinished:
+                    return BatchEnd.BUSY
+                if loop._stopping:
+                    if hosted:
+                        return BatchEnd.STOPPED
+                    loop._stopping = False  # open_loop() owns the loop's lifetime
+                if self._exit_requested and not loop._ready:
+                    return BatchEnd.STOPPED
+                if not did_work and not loop._ready:
+                    return BatchEnd.IDLE
+                if perf_counter() >= budget_end:
+                    return BatchEnd.BUSY
+        except BaseException as exc:
+            if hosted or self.on_fatal is None:
+                raise
+            self.on_fatal(exc)
+            return BatchEnd.BUSY
+        finally:
+            context.leave(saved)
+
+    def _iterate(self, budget_end: float) -> bool:
+        """One iteration; returns whether it found any event or callback."""
+        loop = self._loop
+        scheduled = loop._scheduled
+        count = len(scheduled)
+        if (
+            count > _MIN_SCHEDULED
+            and loop._timer_cancelled_count / count > _MIN_CANCELLED_FRACTION
+        ):
+            kept = []
+            for handle in scheduled:
+                if handle._cancelled:
+                    handle._scheduled = False
+                else:
+                    kept.append(handle)
+            heapify(kept)
+            loop._scheduled = scheduled = kept
+            loop._timer_cancelled_count = 0
+        else:
+            while scheduled and scheduled[0]._cancelled:
+                loop._timer_cancelled_count -= 1
+                handle = heappop(scheduled)
+                handle._scheduled = False
+
+        event_list = loop._selector.select(0)
+        had_events = bool(event_list)
+        if had_events:
+            loop._process_events(event_list)
+        event_list = None  # break cycles if a callback raises
+
+        ready = loop._ready
+        if scheduled:
+            end_time = loop.time() + loop._clock_resolution
+            while scheduled:
+                handle = scheduled[0]
+                if handle._when >= end_time:
+                    break
+                handle = heappop(scheduled)
+                handle._scheduled = False
+                ready.append(handle)
+
+        ntodo = len(ready)
+        if ntodo:
+            self._unfinished = self._run_ready(ntodo, budget_end)
+        return had_events or ntodo > 0
+
+    def _run_ready(self, count: int, budget_end: float) -> int:
+        """Run up to `count` ready callbacks; return how many the budget left."""
+        loop = self._loop
+        popleft = loop._ready.popleft
+        while True:
+            chunk = count if count < _CHUNK else _CHUNK
+            count -= chunk
+            if loop._debug:
+                self._run_ready_debug(chunk)
+            else:
+                for _ in range(chunk):
+                    handle = popleft()
+                    if handle._cancelled:
+                        continue
+                    handle._run()
+            if not count or perf_counter() >= budget_end:
+                return count
+
+    def _run_ready_debug(self, chunk: int) -> None:
+        """As `_run_ready`, with asyncio's slow-callback warning."""
+        loop = self._loop
+        popleft = loop._ready.popleft
+        for _ in range(chunk):
+            handle = popleft()
+            if handle._cancelled:
+                continue
+            try:
+                loop._current_handle = handle
+                t0 = loop.time()
+                handle._run()
+                dt = loop.time() - t0
+                if dt >= loop.slow_callback_duration:
+                    base_events.logger.warning(
+                        "Executing %s took %.3f seconds",
+                        base_events._format_handle(handle),  # type: ignore[attr-defined]
+                        dt,
+                    )
+            finally:
+                loop._current_handle = None

@@ -1,0 +1,169 @@
+"""`EventLoop`: asyncio's selector loop, driven by a Trio task instead of select()."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import threading
+import time
+from heapq import heappush
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from . import _hosting
+from ._clock import MonotonicClock
+from ._driver import Driver
+from ._readiness import Readiness, make_readiness
+
+if TYPE_CHECKING:
+    import contextvars
+    import selectors
+    from collections.abc import Callable
+
+    from ._bridge import AsyncioWaiter, TrioCallFuture
+
+
+class EventLoop(asyncio.SelectorEventLoop):
+    """An asyncio event loop hosted on Trio.
+
+    It is asyncio's own selector loop (so transports, servers, TLS, pipes and
+    subprocesses are asyncio's), except that the select-and-run cycle is done
+    by a `Driver` running as a Trio task. Two ways to run it:
+
+    - inside a Trio program, with ``async with aiotrio.open_loop() as loop``:
+      the loop runs for the block, alongside the program's Trio tasks;
+    - as a stock loop, ``aiotrio.new_event_loop()`` (a ``loop_factory``):
+      each ``run_forever()``/``run_until_complete()`` call hosts the driver in
+      a ``trio.run`` of its own, and the loop's state outlives those runs.
+
+    `readiness` picks the I/O readiness backend: ``"selector"`` (the default)
+    or ``"trio"``; see `aiotrio._readiness`.
+    """
+
+    # asyncio's private state that the driver works on, declared for mypy.
+    _ready: collections.deque[asyncio.Handle]
+    _scheduled: list[asyncio.TimerHandle]
+    _timer_cancelled_count: int
+    _clock_resolution: float
+    _stopping: bool
+    _debug: bool
+    _current_handle: asyncio.Handle | None
+    _thread_id: int | None
+    _selector: selectors.BaseSelector
+
+    def __init__(self, *, readiness: str | None = None) -> None:
+        backend: Readiness = make_readiness(readiness)
+        self._readiness = backend
+        self._clock: trio.abc.Clock = MonotonicClock()
+        self._now: Callable[[], float] = time.monotonic
+        # True while the driver is parked and nobody has woken it yet.
+        self._idle = False
+        # The nursery bridged Trio tasks start in, while the loop runs in Trio.
+        self._nursery: trio.Nursery | None = None
+        self._trio_calls: set[TrioCallFuture[Any]] = set()
+        self._trio_calls_done: trio.Event | None = None
+        self._asyncio_waiters: set[AsyncioWaiter] = set()
+        super().__init__(backend.selector)
+        self._driver = Driver(self, backend)
+
+    @property
+    def readiness(self) -> str:
+        """The name of the I/O readiness backend: "selector" or "trio"."""
+        return self._readiness.name
+
+    # -- time and scheduling -------------------------------------------------------
+
+    def time(self) -> float:
+        """The loop's clock: Trio's clock inside open_loop(), time.monotonic() hosted."""
+        return self._now()
+
+    def call_soon(
+        self,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.Handle:
+        # BaseEventLoop.call_soon, plus waking a parked driver: Trio tasks
+        # share this thread and may schedule work while the driver sleeps.
+        self._check_closed()
+        if self._debug:
+            self._check_thread()
+            self._check_callback(callback, "call_soon")
+        handle = self._call_soon(callback, args, context)
+        if handle._source_traceback:
+            del handle._source_traceback[-1]
+        if self._idle:
+            self._wake()
+        return handle
+
+    def call_at(
+        self,
+        when: float,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.TimerHandle:
+        # BaseEventLoop.call_at, plus telling a parked driver about an earlier timer.
+        if when is None:
+            raise TypeError("when cannot be None")
+        self._check_closed()
+        if self._debug:
+            self._check_thread()
+            self._check_callback(callback, "call_at")
+        timer = asyncio.TimerHandle(when, callback, args, self, context)
+        if timer._source_traceback:
+            del timer._source_traceback[-1]
+        heappush(self._scheduled, timer)
+        timer._scheduled = True
+        if self._idle:
+            self._driver.lower_deadline(when)
+        return timer
+
+    def stop(self) -> None:
+        """Stop run_forever() after the current iteration (no effect inside open_loop())."""
+        self._stopping = True
+        if self._idle:
+            self._wake()
+
+    def _wake(self) -> None:
+        """Wake the parked driver; safe to call when it is not parked."""
+        self._idle = False
+        self._write_to_self()
+
+    # -- running -------------------------------------------------------------------
+
+    def run_forever(self) -> None:
+        """Run until stop() is called, hosting the driver in a trio.run of its own."""
+        self._check_closed()
+        self._check_running()
+        self._set_coroutine_origin_tracking(self._debug)
+        self._thread_id = threading.get_ident()
+        try:
+            _hosting.run_hosted(self)
+        finally:
+            self._stopping = False
+            self._thread_id = None
+            self._set_coroutine_origin_tracking(False)
+
+    def close(self) -> None:
+        if self.is_running():
+            raise RuntimeError("Cannot close a running event loop")
+        if not self.is_closed():
+            self._readiness.detach()
+        super().close()
+
+    # -- used by the hosting and bridge modules -----------------------------------
+
+    def _start_serving_in_trio(self, nursery: trio.Nursery, *, hosted: bool) -> None:
+        """The loop is about to be driven inside the current Trio run."""
+        if not hosted:
+            clock = trio.lowlevel.current_clock()
+            self._clock = clock
+            self._now = clock.current_time
+        self._nursery = nursery
+        self._readiness.attach(nursery)
+
+    def _stop_serving_in_trio(self) -> None:
+        self._nursery = None
+        self._readiness.detach()

@@ -1,0 +1,261 @@
+"""The portable readiness backend: Trio's own per-fd waits.
+
+Every registered fd gets one watcher task per direction for as long as it is
+registered (not one per event). A watcher waits with
+``trio.lowlevel.wait_readable``/``wait_writable``, reports the fd ready, wakes
+the driver, then stays parked until the driver has harvested the report with
+``select(0)`` and run the callbacks: that hand-shake gives asyncio's
+level-triggered semantics without spinning. This is what a platform without a
+pollable selector (Windows) needs; on Unix it is the reference the fast path is
+tested against.
+"""
+
+from __future__ import annotations
+
+import selectors
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+EVENT_READ = selectors.EVENT_READ
+EVENT_WRITE = selectors.EVENT_WRITE
+_DIRECTIONS = (EVENT_READ, EVENT_WRITE)
+
+
+def _fileobj_to_fd(fileobj: Any) -> int:
+    if isinstance(fileobj, int):
+        fd = fileobj
+    else:
+        try:
+            fd = int(fileobj.fileno())
+        except (AttributeError, TypeError, ValueError):
+            raise ValueError(f"Invalid file object: {fileobj!r}") from None
+    if fd < 0:
+        raise ValueError(f"Invalid file descriptor: {fd}")
+    return fd
+
+
+class _KeyMap(Mapping[Any, selectors.SelectorKey]):
+    """Read-only view of the registrations, keyed by file object, as selectors do."""
+
+    def __init__(self, selector: TrioWaitSelector) -> None:
+        self._selector = selector
+
+    def __len__(self) -> int:
+        return len(self._selector._keys)
+
+    def __getitem__(self, fileobj: Any) -> selectors.SelectorKey:
+        fd = self._selector._lookup(fileobj)
+        try:
+            return self._selector._keys[fd]
+        except KeyError:
+            raise KeyError(f"{fileobj!r} is not registered") from None
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._selector._keys)
+
+
+class TrioWaitSelector(selectors.BaseSelector):
+    """A selector whose readiness reports come from Trio watcher tasks.
+
+    Registration bookkeeping follows ``selectors``' contract exactly (same
+    exceptions for bad or duplicate fds). Watchers run only while the selector
+    is attached to a Trio nursery; registrations made while detached are
+    watched from the next `attach`.
+    """
+
+    def __init__(self) -> None:
+        self._keys: dict[int, selectors.SelectorKey] = {}
+        self._map = _KeyMap(self)
+        self._reported: dict[int, int] = {}
+        self._watchers: dict[tuple[int, int], trio.CancelScope] = {}
+        self._parked: dict[tuple[int, int], trio.lowlevel.Task] = {}
+        self._nursery: trio.Nursery | None = None
+        self._waiting_driver: trio.lowlevel.Task | None = None
+
+    # -- selectors.BaseSelector -------------------------------------------------
+
+    def _lookup(self, fileobj: Any) -> int:
+        try:
+            return _fileobj_to_fd(fileobj)
+        except ValueError:
+            # A closed socket reports fileno() == -1: find it by identity.
+            for key in self._keys.values():
+                if key.fileobj is fileobj:
+                    return key.fd
+            raise
+
+    def register(
+        self, fileobj: Any, events: int, data: Any = None
+    ) -> selectors.SelectorKey:
+        if not events or events & ~(EVENT_READ | EVENT_WRITE):
+            raise ValueError(f"Invalid events: {events!r}")
+        fd = self._lookup(fileobj)
+        if fd in self._keys:
+            raise KeyError(f"{fileobj!r} (FD {fd}) is already registered")
+        key = selectors.SelectorKey(fileobj, fd, events, data)
+        self._keys[fd] = key
+        self._sync_watchers(fd)
+        return key
+
+    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
+        fd = self._lookup(fileobj)
+        try:
+            key = self._keys.pop(fd)
+        except KeyError:
+            raise KeyError(f"{fileobj!r} is not registered") from None
+        self._reported.pop(fd, None)
+        self._sync_watchers(fd)
+        return key
+
+    def modify(
+        self, fileobj: Any, events: int, data: Any = None
+    ) -> selectors.SelectorKey:
+        if not events or events & ~(EVENT_READ | EVENT_WRITE):
+            raise ValueError(f"Invalid events: {events!r}")
+        fd = self._lookup(fileobj)
+        try:
+            old = self._keys[fd]
+        except KeyError:
+            raise KeyError(f"{fileobj!r} is not registered") from None
+        key = old._replace(events=events, data=data)
+        self._keys[fd] = key
+        if events != old.events:
+            self._sync_watchers(fd)
+        return key
+
+    def select(
+        self, timeout: float | None = None
+    ) -> list[tuple[selectors.SelectorKey, int]]:
+        """Harvest what the watchers reported; never blocks (the driver waits in Trio)."""
+        if not self._reported:
+            return []
+        ready = []
+        reported, self._reported = self._reported, {}
+        for fd, mask in reported.items():
+            key = self._keys.get(fd)
+            if key is not None and mask & key.events:
+                ready.append((key, mask & key.events))
+            for direction in _DIRECTIONS:
+                if mask & direction:
+                    self._rearm(fd, direction)
+        return ready
+
+    def close(self) -> None:
+        self._keys.clear()
+        self._reported.clear()
+        self._cancel_all_watchers()
+
+    def get_map(self) -> Mapping[Any, selectors.SelectorKey]:
+        return self._map
+
+    # -- Trio side ----------------------------------------------------------------
+
+    def attach(self, nursery: trio.Nursery) -> None:
+        self._nursery = nursery
+        for fd in list(self._keys):
+            self._sync_watchers(fd)
+
+    def detach(self) -> None:
+        self._cancel_all_watchers()
+        self._reported.clear()
+        self._nursery = None
+        self._waiting_driver = None
+
+    async def wait(self) -> None:
+        if self._reported:
+            await trio.lowlevel.checkpoint()
+            return
+        self._waiting_driver = trio.lowlevel.current_task()
+
+        def abort(_: object) -> trio.lowlevel.Abort:
+            self._waiting_driver = None
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
+
+    def _sync_watchers(self, fd: int) -> None:
+        """Make the running watchers for `fd` match its registered events."""
+        key = self._keys.get(fd)
+        wanted = key.events if key is not None else 0
+        for direction in _DIRECTIONS:
+            slot = (fd, direction)
+            running = slot in self._watchers
+            if wanted & direction and not running and self._nursery is not None:
+                scope = trio.CancelScope()
+                self._watchers[slot] = scope
+                self._nursery.start_soon(self._watch, fd, direction, scope)
+            elif not wanted & direction and running:
+                self._watchers.pop(slot).cancel()
+                self._parked.pop(slot, None)
+
+    def _cancel_all_watchers(self) -> None:
+        for scope in self._watchers.values():
+            scope.cancel()
+        self._watchers.clear()
+        self._parked.clear()
+
+    def _rearm(self, fd: int, direction: int) -> None:
+        task = self._parked.pop((fd, direction), None)
+        if task is not None:
+            trio.lowlevel.reschedule(task)
+
+    def _report(self, fd: int, direction: int) -> None:
+        self._reported[fd] = self._reported.get(fd, 0) | direction
+        driver = self._waiting_driver
+        if driver is not None:
+            self._waiting_driver = None
+            trio.lowlevel.reschedule(driver)
+
+    async def _watch(self, fd: int, direction: int, scope: trio.CancelScope) -> None:
+        wait_ready = (
+            trio.lowlevel.wait_readable
+            if direction == EVENT_READ
+            else trio.lowlevel.wait_writable
+        )
+        slot = (fd, direction)
+        me = trio.lowlevel.current_task()
+
+        def abort(_: object) -> trio.lowlevel.Abort:
+            if self._parked.get(slot) is me:
+                del self._parked[slot]
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        with scope:
+            while True:
+                try:
+                    await wait_ready(fd)
+                except (OSError, trio.ClosedResourceError, trio.BusyResourceError):
+                    # The fd was closed or replaced under us. Report it ready,
+                    # as select() would, so its callback meets the error.
+                    if scope.cancel_called:
+                        return
+                    self._report(fd, direction)
+                    return
+                if scope.cancel_called:
+                    return
+                self._report(fd, direction)
+                self._parked[slot] = me
+                await trio.lowlevel.wait_task_rescheduled(abort)
+
+
+class TrioWaitReadiness:
+    """The portable readiness backend (see the module docstring)."""
+
+    name = "trio"
+
+    def __init__(self) -> None:
+        self.selector = TrioWaitSelector()
+
+    def attach(self, nursery: trio.Nursery) -> None:
+        self.selector.attach(nursery)
+
+    def detach(self) -> None:
+        self.selector.detach()
+
+    async def wait(self) -> None:
+        await self.selector.wait()
