@@ -114,6 +114,8 @@ def start_asyncio_task(
     gets a copy of the caller's context: values set before the call are seen,
     changes made in it do not leak back.
     """
+    if loop._driver.exit_requested:
+        raise RuntimeError(f"{loop!r} is shutting down")
     context = contextvars.copy_context()
     asyncio_context = loop._driver.asyncio_context
     saved = asyncio_context.enter()

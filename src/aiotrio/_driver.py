@@ -27,6 +27,12 @@ FAIRNESS_INTERVAL = 0.0005
 # the fairness interval and reading the clock per callback would cost more.
 _CHUNK = 256
 
+# After an exit request, iterations run while callbacks remain (done-callbacks
+# of the shutdown itself), but no more than this: a callback that always
+# reschedules itself must not keep the loop alive. asyncio's close() drops
+# whatever is still queued, and so do we.
+_EXIT_DRAIN_ITERATIONS = 100
+
 _MIN_SCHEDULED = base_events._MIN_SCHEDULED_TIMER_HANDLES
 _MIN_CANCELLED_FRACTION = base_events._MIN_CANCELLED_TIMER_HANDLES_FRACTION
 
@@ -58,7 +64,7 @@ class Driver:
     - With ``hosted=True`` (``run_forever``) the driver returns after the
       iteration in which ``loop.stop()`` was seen, as asyncio does; otherwise
       (``open_loop``) it serves until `request_exit` and the ready queue is
-      empty. Exceptions that escape callbacks (KeyboardInterrupt, SystemExit)
+      drained (at most `_EXIT_DRAIN_ITERATIONS` more iterations). Exceptions that escape callbacks (KeyboardInterrupt, SystemExit)
       propagate when hosted, and go to `on_fatal` otherwise.
     """
 
@@ -73,15 +79,21 @@ class Driver:
         # Callbacks of the current iteration not yet run (budget ran out).
         self._unfinished = 0
         self._exit_requested = False
+        self._iterations_since_exit_request = 0
         self._park_scope: trio.CancelScope | None = None
 
     @property
     def asyncio_context(self) -> AsyncioContext:
         return self._context
 
+    @property
+    def exit_requested(self) -> bool:
+        return self._exit_requested
+
     def request_exit(self) -> None:
-        """Ask a non-hosted driver to return once the ready queue is empty."""
+        """Ask a non-hosted driver to return once the ready queue is drained."""
         self._exit_requested = True
+        self._iterations_since_exit_request = 0
         self._loop._wake()
 
     def lower_deadline(self, when: float) -> None:
@@ -151,8 +163,13 @@ class Driver:
                     if hosted:
                         return BatchEnd.STOPPED
                     loop._stopping = False  # open_loop() owns the loop's lifetime
-                if self._exit_requested and not loop._ready:
-                    return BatchEnd.STOPPED
+                if self._exit_requested:
+                    self._iterations_since_exit_request += 1
+                    if (
+                        not loop._ready
+                        or self._iterations_since_exit_request > _EXIT_DRAIN_ITERATIONS
+                    ):
+                        return BatchEnd.STOPPED
                 if not did_work and not loop._ready:
                     return BatchEnd.IDLE
                 if perf_counter() >= budget_end:

@@ -83,22 +83,34 @@ async def open_loop(*, readiness: str | None = None) -> AsyncIterator[EventLoop]
 async def _shut_down(loop: EventLoop) -> None:
     """Everything open_loop() promises on exit, then stop the driver."""
     try:
-        for _ in range(_SHUTDOWN_ROUNDS):
-            tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
-            if tasks:
-                await run_coroutine_on(loop, _cancel_and_wait(loop, tasks))
-            calls = list(loop._trio_calls)
-            if calls:
-                loop._trio_calls_done = trio.Event()
-                for call in calls:
-                    call.cancel()
-                await loop._trio_calls_done.wait()
-            if not tasks and not calls:
-                break
+        await _cancel_tasks_and_trio_calls(loop)
         await run_coroutine_on(loop, loop.shutdown_asyncgens())
         await run_coroutine_on(loop, loop.shutdown_default_executor())
+        # Trio tasks outside the block may have started more work meanwhile.
+        await _cancel_tasks_and_trio_calls(loop)
     finally:
+        # No checkpoint since the last check found nothing left: from here on
+        # new calls are refused, so nothing can be left pending at close.
         loop._driver.request_exit()
+
+
+async def _cancel_tasks_and_trio_calls(loop: EventLoop) -> None:
+    """Cancel and await the loop's asyncio tasks and Trio calls until none remain.
+
+    Returns without a checkpoint after the check that found none.
+    """
+    for _ in range(_SHUTDOWN_ROUNDS):
+        tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        calls = list(loop._trio_calls)
+        if not tasks and not calls:
+            return
+        if tasks:
+            await run_coroutine_on(loop, _cancel_and_wait(loop, tasks))
+        if calls:
+            loop._trio_calls_done = trio.Event()
+            for call in calls:
+                call.cancel()
+            await loop._trio_calls_done.wait()
 
 
 async def _cancel_and_wait(loop: EventLoop, tasks: list[asyncio.Task[Any]]) -> None:

@@ -1,0 +1,200 @@
+"""KeyboardInterrupt and SystemExit end the program with that exception, never a hang."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from typing import Any
+
+import pytest
+import trio
+
+import aiotrio
+
+from .conftest import READINESS, run_in_mode
+
+
+@pytest.mark.parametrize("exc_type", [KeyboardInterrupt, SystemExit])
+def test_raised_in_asyncio_code_ends_the_run(hosting: str, exc_type: type[BaseException]) -> None:
+    cleaned_up: list[str] = []
+
+    async def main() -> None:
+        async def background() -> None:
+            try:
+                await asyncio.sleep(10)
+            finally:
+                cleaned_up.append("background task unwound")
+
+        asyncio.get_running_loop().create_task(background())
+        await asyncio.sleep(0.01)
+        raise exc_type()
+
+    with pytest.raises(exc_type):
+        run_in_mode(hosting, main)
+    assert cleaned_up == ["background task unwound"]
+
+
+@pytest.mark.parametrize("exc_type", [KeyboardInterrupt, SystemExit])
+def test_raised_in_a_plain_callback_inside_open_loop(exc_type: type[BaseException]) -> None:
+    async def main() -> None:
+        async with aiotrio.open_loop() as loop:
+
+            def explode() -> None:
+                raise exc_type()
+
+            loop.call_later(0.01, explode)
+            await trio.sleep(10)  # cancelled by the loop's fatal error
+
+    with pytest.raises(exc_type):
+        trio.run(main)
+
+
+def test_pending_bridge_calls_from_outside_fail_cleanly() -> None:
+    """A Trio task outside the block keeps calling into the loop while it closes.
+
+    Calls made while the loop shuts down are cancelled like its other tasks;
+    once it has stopped, calls are refused with RuntimeError. None hangs.
+    """
+    outcomes: list[str] = []
+
+    async def outsider(loop_ready: trio.Event, box: list[aiotrio.EventLoop]) -> None:
+        await loop_ready.wait()
+        for _ in range(20):
+            try:
+                await aiotrio.aio_as_trio(asyncio.sleep, loop=box[0])(10)
+            except asyncio.CancelledError:
+                outcomes.append("cancelled")
+            except RuntimeError as exc:
+                assert "is closed" in str(exc) or "is shutting down" in str(exc)
+                outcomes.append("refused")
+                return
+
+    async def main() -> None:
+        box: list[aiotrio.EventLoop] = []
+        ready = trio.Event()
+        with trio.fail_after(5):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(outsider, ready, box)
+                async with aiotrio.open_loop() as loop:
+                    box.append(loop)
+                    ready.set()
+                    await trio.sleep(0.02)
+
+    trio.run(main)
+    assert outcomes[0] == "cancelled"
+    assert outcomes[-1] == "refused"
+    assert set(outcomes[:-1]) == {"cancelled"}
+
+
+def _run_and_interrupt(code: str, *, ready: str = "READY") -> subprocess.CompletedProcess[str]:
+    """Run `code` in a fresh interpreter, send SIGINT once it prints `ready`."""
+    env = dict(os.environ, AIOTRIO_READINESS=READINESS, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    try:
+        line = proc.stdout.readline()
+        assert line.strip() == ready, (line, proc.stderr.read() if proc.stderr else "")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=15)
+    except BaseException:
+        proc.kill()
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, line + out, err)
+
+
+_OPEN_LOOP_IDLE = """
+import asyncio, aiotrio
+async def aio_part():
+    print("READY", flush=True)
+    await asyncio.sleep(60)
+aiotrio.run(aiotrio.run_asyncio, aio_part)
+"""
+
+_OPEN_LOOP_BUSY = """
+import asyncio, aiotrio
+async def aio_part():
+    loop = asyncio.get_running_loop()
+    def spin():
+        loop.call_soon(spin)
+    spin()
+    print("READY", flush=True)
+    await asyncio.sleep(60)
+aiotrio.run(aiotrio.run_asyncio, aio_part)
+"""
+
+_HOSTED = """
+import asyncio, aiotrio
+async def main():
+    print("READY", flush=True)
+    await asyncio.sleep(60)
+with asyncio.Runner(loop_factory=aiotrio.new_event_loop) as runner:
+    runner.run(main())
+"""
+
+_TRIO_TASK_WAITING = """
+import asyncio, trio, aiotrio
+async def main():
+    async with aiotrio.open_loop():
+        print("READY", flush=True)
+        await trio.sleep(60)
+aiotrio.run(main)
+"""
+
+
+@pytest.mark.parametrize(
+    "program",
+    [_OPEN_LOOP_IDLE, _OPEN_LOOP_BUSY, _HOSTED, _TRIO_TASK_WAITING],
+    ids=["open_loop-idle", "open_loop-busy", "loop_factory", "trio-task-waiting"],
+)
+def test_ctrl_c_ends_the_program_with_keyboard_interrupt(program: str) -> None:
+    result = _run_and_interrupt(program)
+    assert result.returncode in (-signal.SIGINT, 130, 1), result
+    assert "KeyboardInterrupt" in result.stderr, result.stderr
+    assert "ExceptionGroup" not in result.stderr, result.stderr
+
+
+def test_ctrl_c_in_asyncio_run_cancels_main_then_raises() -> None:
+    program = """
+import asyncio, aiotrio
+async def main():
+    try:
+        print("READY", flush=True)
+        await asyncio.sleep(60)
+    except asyncio.CancelledError:
+        print("main task cancelled", flush=True)
+        raise
+with asyncio.Runner(loop_factory=aiotrio.new_event_loop) as runner:
+    runner.run(main())
+"""
+    result = _run_and_interrupt(program)
+    assert "main task cancelled" in result.stdout
+    assert "KeyboardInterrupt" in result.stderr
+
+
+def test_system_exit_code_is_kept() -> None:
+    program = """
+import asyncio, sys, aiotrio
+async def main():
+    await asyncio.sleep(0)
+    sys.exit(7)
+aiotrio.run(aiotrio.run_asyncio, main)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 7, result.stderr
+
+
+def _keep(_: Any) -> None:
+    """(Imported names used only by some parametrizations.)"""
