@@ -221,9 +221,11 @@ class TrioAsAsyncio:
         return start_trio_call(self.loop, fn, args)
 
     async def __aenter__(self) -> Any:
-        if not hasattr(self.wrapped, "__aenter__"):
+        if not hasattr(self.wrapped, "__aenter__") and not hasattr(
+            self.wrapped, "__enter__"
+        ):
             raise TypeError(
-                f"{self.wrapped!r} is not an async context manager; use "
+                f"{self.wrapped!r} is not a context manager; use "
                 "`trio_as_aio(cm_factory(*args))`"
             )
         if self._held is not None:
@@ -309,19 +311,26 @@ class _HeldTrioContext:
 
     async def _hold(self) -> bool:
         """Returns whether the manager swallowed the body's exception."""
-        async with self._manager as value:
-            self._entered.set_result(value)
-            try:
-                await self._exit_requested.wait()
-            except trio.Cancelled:
-                # The manager cancelled its body: cancel ours and wait for it.
-                self._cancel_user()
-                with trio.CancelScope(shield=True):
-                    await self._exit_requested.wait()
-                raise
-            if self._exit_error is not None:
-                raise self._exit_error
+        if hasattr(self._manager, "__aenter__"):
+            async with self._manager as value:
+                await self._hold_body(value)
+        else:  # a synchronous one, such as a cancel scope
+            with self._manager as value:
+                await self._hold_body(value)
         return self._exit_error is not None or self._cancelled_user
+
+    async def _hold_body(self, value: Any) -> None:
+        self._entered.set_result(value)
+        try:
+            await self._exit_requested.wait()
+        except trio.Cancelled:
+            # The manager cancelled its body: cancel ours and wait for it.
+            self._cancel_user()
+            with trio.CancelScope(shield=True):
+                await self._exit_requested.wait()
+            raise
+        if self._exit_error is not None:
+            raise self._exit_error
 
     def _cancel_user(self) -> None:
         if self._user is not None and not self._user.done():
@@ -355,7 +364,8 @@ def trio_as_aio(wrapped: Any, *, loop: EventLoop | None = None) -> TrioAsAsyncio
 
     `wrapped` may be an async function (``await trio_as_aio(fn)(*args)``,
     which returns an asyncio future at once; also usable as a decorator), an
-    async context manager or an async iterator. `loop` defaults to the running
+    async iterator, or a context manager, async or not: a nursery or a cancel
+    scope such as ``trio.move_on_after(1)`` works from asyncio. `loop` defaults to the running
     loop, which must be an aiotrio loop.
     """
     return TrioAsAsyncio(wrapped, loop)

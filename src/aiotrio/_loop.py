@@ -51,8 +51,12 @@ class EventLoop(asyncio.SelectorEventLoop):
     _current_handle: asyncio.Handle | None
     _thread_id: int | None
     _selector: selectors.BaseSelector
+    _closed: bool
 
     def __init__(self, *, readiness: str | None = None) -> None:
+        # Until BaseEventLoop.__init__ runs, look closed: if we fail before it,
+        # its __del__ must not try to close a half-built loop.
+        self._closed = True
         backend: Readiness = make_readiness(readiness)
         self._readiness = backend
         self._clock: trio.abc.Clock = MonotonicClock()

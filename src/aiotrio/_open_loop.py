@@ -106,11 +106,11 @@ async def _cancel_tasks_and_trio_calls(loop: EventLoop) -> None:
             return
         if tasks:
             await run_coroutine_on(loop, _cancel_and_wait(loop, tasks))
-        if calls:
-            loop._trio_calls_done = trio.Event()
-            for call in calls:
+        if loop._trio_calls:  # cancelling the tasks may have ended some already
+            loop._trio_calls_done = done = trio.Event()
+            for call in list(loop._trio_calls):
                 call.cancel()
-            await loop._trio_calls_done.wait()
+            await done.wait()
 
 
 async def _cancel_and_wait(loop: EventLoop, tasks: list[asyncio.Task[Any]]) -> None:

@@ -1,0 +1,224 @@
+"""aio_as_trio / trio_as_aio on functions, awaitables, context managers and iterators."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import trio
+
+import aiotrio
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+
+async def aio_double(x: int) -> int:
+    await asyncio.sleep(0)
+    return 2 * x
+
+
+async def trio_triple(x: int) -> int:
+    await trio.sleep(0)
+    return 3 * x
+
+
+def test_aio_as_trio_functions_awaitables_and_decorators() -> None:
+    @aiotrio.aio_as_trio
+    async def decorated(x: int, *, plus: int = 0) -> int:
+        await asyncio.sleep(0)
+        return x + plus
+
+    class Service:
+        @aiotrio.aio_as_trio
+        async def method(self, x: int) -> tuple[Service, int]:
+            await asyncio.sleep(0)
+            return self, x
+
+    async def main() -> None:
+        assert await aiotrio.aio_as_trio(aio_double)(21) == 42
+        assert await decorated(1, plus=2) == 3
+        service = Service()
+        assert await service.method(5) == (service, 5)
+        assert await aiotrio.aio_as_trio(aio_double(4)) == 8  # a coroutine object
+        loop = aiotrio.current_loop()
+        future = await aiotrio.run_asyncio(_make_future_resolved_later, loop)
+        assert await aiotrio.aio_as_trio(future) == "resolved"
+        assert aiotrio.asyncio_as_trio is aiotrio.aio_as_trio
+
+    aiotrio.run(main)
+
+
+async def _make_future_resolved_later(loop: asyncio.AbstractEventLoop) -> asyncio.Future[str]:
+    future: asyncio.Future[str] = loop.create_future()
+    loop.call_later(0.01, future.set_result, "resolved")
+    return future
+
+
+def test_trio_as_aio_functions_and_decorators(run_aio: Callable[..., Any]) -> None:
+    @aiotrio.trio_as_aio
+    async def decorated(x: int) -> int:
+        await trio.sleep(0)
+        return x + 1
+
+    async def main() -> list[int]:
+        future = aiotrio.trio_as_aio(trio_triple)(3)
+        assert isinstance(future, asyncio.Future)
+        gathered = await asyncio.gather(future, decorated(1), aiotrio.trio_as_aio(trio_triple)(x=2))
+        assert aiotrio.trio_as_asyncio is aiotrio.trio_as_aio
+        return list(gathered)
+
+    assert run_aio(main) == [9, 2, 6]
+
+
+def test_aio_as_trio_context_managers_keep_their_task() -> None:
+    events: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def aio_resource() -> AsyncIterator[str]:
+        me = asyncio.current_task()
+        events.append("enter")
+        try:
+            yield "resource"
+        finally:
+            assert asyncio.current_task() is me  # same task on exit
+            events.append("exit")
+
+    async def main() -> None:
+        async with aiotrio.aio_as_trio(aio_resource()) as value:
+            assert value == "resource"
+            events.append("body")
+        # asyncio.timeout remembers its task between enter and exit. (From
+        # Trio, build it with timeout_at: timeout() needs a running loop.)
+        loop = aiotrio.current_loop()
+        with pytest.raises(TimeoutError):
+            async with aiotrio.aio_as_trio(asyncio.timeout_at(loop.time() + 0.01)):
+                await trio.sleep(1)
+        async with aiotrio.aio_as_trio(asyncio.timeout_at(loop.time() + 5)):
+            await trio.sleep(0)
+
+    aiotrio.run(main)
+    assert events == ["enter", "body", "exit"]
+
+
+def test_aio_as_trio_context_manager_sees_body_errors_and_can_suppress() -> None:
+    seen: list[Any] = []
+
+    class Suppressing:
+        async def __aenter__(self) -> Suppressing:
+            return self
+
+        async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+            seen.append(exc_type)
+            return exc_type is KeyError
+
+    async def main() -> None:
+        async with aiotrio.aio_as_trio(Suppressing()):
+            raise KeyError("swallowed")
+        with pytest.raises(ValueError, match="kept"):
+            async with aiotrio.aio_as_trio(Suppressing()):
+                raise ValueError("kept")
+
+    aiotrio.run(main)
+    assert seen == [KeyError, ValueError]
+
+
+def test_aio_as_trio_context_manager_failing_to_enter() -> None:
+    class Broken:
+        async def __aenter__(self) -> None:
+            await asyncio.sleep(0)
+            raise OSError("cannot enter")
+
+        async def __aexit__(self, *exc: Any) -> None:
+            raise AssertionError("never entered, never exited")
+
+    async def main() -> None:
+        with pytest.raises(OSError, match="cannot enter"):
+            async with aiotrio.aio_as_trio(Broken()):
+                raise AssertionError("body must not run")
+
+    aiotrio.run(main)
+
+
+def test_aio_as_trio_iterators() -> None:
+    async def numbers(n: int) -> AsyncIterator[int]:
+        for i in range(n):
+            await asyncio.sleep(0)
+            yield i
+
+    async def main() -> list[int]:
+        return [i async for i in aiotrio.aio_as_trio(numbers(4))]
+
+    assert aiotrio.run(main) == [0, 1, 2, 3]
+
+
+def test_trio_as_aio_iterators(run_aio: Callable[..., Any]) -> None:
+    async def numbers(n: int) -> AsyncIterator[int]:
+        for i in range(n):
+            await trio.sleep(0)
+            yield i
+
+    async def main() -> list[int]:
+        return [i async for i in aiotrio.trio_as_aio(numbers(4))]
+
+    assert run_aio(main) == [0, 1, 2, 3]
+
+
+def test_trio_as_aio_nursery_and_cancel_scopes(run_aio: Callable[..., Any]) -> None:
+    async def main() -> list[str]:
+        events: list[str] = []
+
+        async def trio_child(label: str) -> None:
+            await trio.sleep(0.01)
+            events.append(label)
+
+        # A nursery held open by one Trio task while asyncio code uses it.
+        async with aiotrio.trio_as_aio(trio.open_nursery()) as nursery:
+            nursery.start_soon(trio_child, "child ran")
+            events.append("asyncio body")
+        events.append("nursery joined")
+
+        # A Trio timeout cancels the asyncio body and is swallowed, as in Trio.
+        async with aiotrio.trio_as_aio(trio.move_on_after(0.02)):
+            await asyncio.sleep(5)
+            events.append("never")
+        events.append("moved on")
+        task = asyncio.current_task()
+        assert task is not None and task.cancelling() == 0
+
+        with pytest.raises(trio.TooSlowError):
+            async with aiotrio.trio_as_aio(trio.fail_after(0.02)):
+                await asyncio.sleep(5)
+        events.append("failed after")
+        return events
+
+    assert run_aio(main) == [
+        "asyncio body",
+        "child ran",
+        "nursery joined",
+        "moved on",
+        "failed after",
+    ]
+
+
+def test_misuse_gives_clear_errors(run_aio: Callable[..., Any]) -> None:
+    async def trio_side() -> None:
+        with pytest.raises(TypeError, match="not an async context manager"):
+            async with aiotrio.aio_as_trio(aio_double):
+                pass
+        with pytest.raises(TypeError, match="not an async iterable"):
+            async for _ in aiotrio.aio_as_trio(aio_double):
+                pass
+        with pytest.raises(TypeError, match="not awaitable"):
+            await aiotrio.aio_as_trio(aio_double)
+
+    aiotrio.run(trio_side)
+
+    async def aio_side() -> None:
+        with pytest.raises(TypeError, match="not a context manager"):
+            async with aiotrio.trio_as_aio(trio_triple):
+                pass
+
+    run_aio(aio_side)
