@@ -111,8 +111,7 @@ class AsyncioAsTrio:
     def __aiter__(self) -> AsyncIterator[Any]:
         if not hasattr(self.wrapped, "__aiter__"):
             raise TypeError(
-                f"{self.wrapped!r} is not an async iterable; use "
-                "`aio_as_trio(agen_fn(*args))`"
+                f"{self.wrapped!r} is not an async iterable; use `aio_as_trio(agen_fn(*args))`"
             )
         return _iterate_asyncio(self.loop, self.wrapped.__aiter__())
 
@@ -124,9 +123,7 @@ async def _await(awaitable: Awaitable[Any]) -> Any:
 async def _iterate_asyncio(loop: EventLoop, iterator: Any) -> AsyncIterator[Any]:
     while True:
         try:
-            item = await wait_asyncio_future(
-                loop, start_asyncio_task(loop, iterator.__anext__, ())
-            )
+            item = await wait_asyncio_future(loop, start_asyncio_task(loop, iterator.__anext__, ()))
         except StopAsyncIteration:
             return
         yield item
@@ -221,12 +218,9 @@ class TrioAsAsyncio:
         return start_trio_call(self.loop, fn, args)
 
     async def __aenter__(self) -> Any:
-        if not hasattr(self.wrapped, "__aenter__") and not hasattr(
-            self.wrapped, "__enter__"
-        ):
+        if not hasattr(self.wrapped, "__aenter__") and not hasattr(self.wrapped, "__enter__"):
             raise TypeError(
-                f"{self.wrapped!r} is not a context manager; use "
-                "`trio_as_aio(cm_factory(*args))`"
+                f"{self.wrapped!r} is not a context manager; use `trio_as_aio(cm_factory(*args))`"
             )
         if self._held is not None:
             raise RuntimeError("this trio_as_aio() context manager is already entered")
@@ -247,8 +241,7 @@ class TrioAsAsyncio:
     def __aiter__(self) -> AsyncIterator[Any]:
         if not hasattr(self.wrapped, "__aiter__"):
             raise TypeError(
-                f"{self.wrapped!r} is not an async iterable; use "
-                "`trio_as_aio(agen_fn(*args))`"
+                f"{self.wrapped!r} is not an async iterable; use `trio_as_aio(agen_fn(*args))`"
             )
         return _iterate_trio(self.loop, self.wrapped.__aiter__())
 

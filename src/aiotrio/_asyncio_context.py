@@ -45,17 +45,15 @@ class AsyncioContext:
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
-        firstiter: Callable[[Any], object],
-        finalizer: Callable[[Any], object],
+        firstiter: Callable[[Any], None],
+        finalizer: Callable[[Any], None],
     ) -> None:
         self._loop = loop
         self._firstiter = firstiter
         self._finalizer = finalizer
 
     def enter(self) -> SavedThreadState:
-        saved = SavedThreadState(
-            _get_running_loop(), _sniffio_local.name, _get_asyncgen_hooks()
-        )
+        saved = SavedThreadState(_get_running_loop(), _sniffio_local.name, _get_asyncgen_hooks())
         _set_running_loop(self._loop)
         _sniffio_local.name = "asyncio"
         _set_asyncgen_hooks(self._firstiter, self._finalizer)

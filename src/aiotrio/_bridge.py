@@ -56,9 +56,7 @@ class AsyncioWaiter:
             self._wake(outcome.capture(self._raise_cancel))
         else:
             self._wake(
-                outcome.Error(
-                    RuntimeError("the aiotrio loop stopped before this call finished")
-                )
+                outcome.Error(RuntimeError("the aiotrio loop stopped before this call finished"))
             )
 
     def _wake(self, result: outcome.Outcome[None]) -> None:
@@ -192,10 +190,10 @@ class TrioCallFuture(asyncio.Future[T]):
             return
         if result is None:
             super().cancel(msg=self._cancel_message)
-        elif isinstance(result, outcome.Value):
-            self.set_result(result.value)
-        else:
+        elif isinstance(result, outcome.Error):
             self.set_exception(result.error)
+        else:
+            self.set_result(result.unwrap())
 
 
 def _split_cancelled(

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from ._loop import EventLoop
+from ._loop import EventLoop
 
 #: Set by open_loop() for its block, and in every Trio task run_trio() starts.
-current_loop_var: ContextVar[EventLoop | None] = ContextVar(
-    "aiotrio_current_loop", default=None
-)
+current_loop_var: ContextVar[EventLoop | None] = ContextVar("aiotrio_current_loop", default=None)
 
 
 def current_loop() -> EventLoop:
@@ -28,8 +24,6 @@ def current_loop() -> EventLoop:
     loop = current_loop_var.get()
     if loop is not None:
         return loop
-    from ._loop import EventLoop
-
     running = asyncio.events._get_running_loop()
     if isinstance(running, EventLoop):
         return running
@@ -41,11 +35,7 @@ def current_loop() -> EventLoop:
 
 def running_aiotrio_loop(api: str) -> EventLoop:
     """The running asyncio loop, which `api` needs to be an aiotrio loop."""
-    from ._loop import EventLoop
-
     loop = asyncio.get_running_loop()
     if not isinstance(loop, EventLoop):
-        raise RuntimeError(
-            f"{api} needs an aiotrio event loop, but the running loop is {loop!r}"
-        )
+        raise RuntimeError(f"{api} needs an aiotrio event loop, but the running loop is {loop!r}")
     return loop

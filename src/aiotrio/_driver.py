@@ -7,7 +7,7 @@ import math
 from asyncio import base_events
 from heapq import heapify, heappop
 from time import perf_counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import trio
 
@@ -33,8 +33,9 @@ _CHUNK = 256
 # whatever is still queued, and so do we.
 _EXIT_DRAIN_ITERATIONS = 100
 
-_MIN_SCHEDULED = base_events._MIN_SCHEDULED_TIMER_HANDLES
-_MIN_CANCELLED_FRACTION = base_events._MIN_CANCELLED_TIMER_HANDLES_FRACTION
+# asyncio's thresholds for purging cancelled timers from the heap.
+_MIN_SCHEDULED: int = cast("Any", base_events)._MIN_SCHEDULED_TIMER_HANDLES
+_MIN_CANCELLED_FRACTION: float = cast("Any", base_events)._MIN_CANCELLED_TIMER_HANDLES_FRACTION
 
 
 class BatchEnd(enum.Enum):
@@ -64,7 +65,8 @@ class Driver:
     - With ``hosted=True`` (``run_forever``) the driver returns after the
       iteration in which ``loop.stop()`` was seen, as asyncio does; otherwise
       (``open_loop``) it serves until `request_exit` and the ready queue is
-      drained (at most `_EXIT_DRAIN_ITERATIONS` more iterations). Exceptions that escape callbacks (KeyboardInterrupt, SystemExit)
+      drained (at most `_EXIT_DRAIN_ITERATIONS` more iterations).
+      Exceptions that escape callbacks (KeyboardInterrupt, SystemExit)
       propagate when hosted, and go to `on_fatal` otherwise.
     """
 
@@ -187,10 +189,7 @@ class Driver:
         loop = self._loop
         scheduled = loop._scheduled
         count = len(scheduled)
-        if (
-            count > _MIN_SCHEDULED
-            and loop._timer_cancelled_count / count > _MIN_CANCELLED_FRACTION
-        ):
+        if count > _MIN_SCHEDULED and loop._timer_cancelled_count / count > _MIN_CANCELLED_FRACTION:
             kept = []
             for handle in scheduled:
                 if handle._cancelled:
@@ -206,7 +205,7 @@ class Driver:
                 handle = heappop(scheduled)
                 handle._scheduled = False
 
-        event_list = loop._selector.select(0)
+        event_list: Any = loop._selector.select(0)
         had_events = bool(event_list)
         if had_events:
             loop._process_events(event_list)
@@ -260,9 +259,11 @@ class Driver:
                 handle._run()
                 dt = loop.time() - t0
                 if dt >= loop.slow_callback_duration:
-                    base_events.logger.warning(
+                    # Looked up on base_events so tests that patch it see us.
+                    events_module = cast("Any", base_events)
+                    events_module.logger.warning(
                         "Executing %s took %.3f seconds",
-                        base_events._format_handle(handle),  # type: ignore[attr-defined]
+                        events_module._format_handle(handle),
                         dt,
                     )
             finally:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import threading
 import time
 from heapq import heappush
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVarTuple, Unpack
 
 import trio
 
@@ -17,11 +16,14 @@ from ._driver import Driver
 from ._readiness import Readiness, make_readiness
 
 if TYPE_CHECKING:
+    import collections
     import contextvars
     import selectors
     from collections.abc import Callable
 
     from ._bridge import AsyncioWaiter, TrioCallFuture
+
+_Ts = TypeVarTuple("_Ts")
 
 
 class EventLoop(asyncio.SelectorEventLoop):
@@ -41,9 +43,11 @@ class EventLoop(asyncio.SelectorEventLoop):
     or ``"trio"``; see `aiotrio._readiness`.
     """
 
-    # asyncio's private state that the driver works on, declared for mypy.
-    _ready: collections.deque[asyncio.Handle]
-    _scheduled: list[asyncio.TimerHandle]
+    # asyncio's private state and methods this module and the driver use,
+    # declared for mypy (typeshed leaves them out); handles are Any for the
+    # same reason: their private fields are what the driver works with.
+    _ready: collections.deque[Any]
+    _scheduled: list[Any]
     _timer_cancelled_count: int
     _clock_resolution: float
     _stopping: bool
@@ -52,6 +56,24 @@ class EventLoop(asyncio.SelectorEventLoop):
     _thread_id: int | None
     _selector: selectors.BaseSelector
     _closed: bool
+
+    if TYPE_CHECKING:
+
+        def _check_closed(self) -> None: ...
+        def _check_running(self) -> None: ...
+        def _check_thread(self) -> None: ...
+        def _check_callback(self, callback: object, method: str) -> None: ...
+        def _call_soon(
+            self,
+            callback: Callable[..., object],
+            args: tuple[Any, ...],
+            context: contextvars.Context | None,
+        ) -> Any: ...
+        def _write_to_self(self) -> None: ...
+        def _set_coroutine_origin_tracking(self, enabled: bool) -> None: ...
+        def _process_events(self, event_list: Any) -> None: ...
+        def _asyncgen_firstiter_hook(self, agen: Any) -> None: ...
+        def _asyncgen_finalizer_hook(self, agen: Any) -> None: ...
 
     def __init__(self, *, readiness: str | None = None) -> None:
         # Until BaseEventLoop.__init__ runs, look closed: if we fail before it,
@@ -84,8 +106,8 @@ class EventLoop(asyncio.SelectorEventLoop):
 
     def call_soon(
         self,
-        callback: Callable[..., object],
-        *args: Any,
+        callback: Callable[[Unpack[_Ts]], object],
+        *args: *_Ts,
         context: contextvars.Context | None = None,
     ) -> asyncio.Handle:
         # BaseEventLoop.call_soon, plus waking a parked driver: Trio tasks
@@ -99,13 +121,13 @@ class EventLoop(asyncio.SelectorEventLoop):
             del handle._source_traceback[-1]
         if self._idle:
             self._wake()
-        return handle
+        return handle  # type: ignore[no-any-return]
 
     def call_at(
         self,
         when: float,
-        callback: Callable[..., object],
-        *args: Any,
+        callback: Callable[[Unpack[_Ts]], object],
+        *args: *_Ts,
         context: contextvars.Context | None = None,
     ) -> asyncio.TimerHandle:
         # BaseEventLoop.call_at, plus telling a parked driver about an earlier timer.
@@ -115,14 +137,14 @@ class EventLoop(asyncio.SelectorEventLoop):
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_at")
-        timer = asyncio.TimerHandle(when, callback, args, self, context)
+        timer: Any = asyncio.TimerHandle(when, callback, args, self, context)
         if timer._source_traceback:
             del timer._source_traceback[-1]
         heappush(self._scheduled, timer)
         timer._scheduled = True
         if self._idle:
             self._driver.lower_deadline(when)
-        return timer
+        return timer  # type: ignore[no-any-return]
 
     def stop(self) -> None:
         """Stop run_forever() after the current iteration (no effect inside open_loop())."""

@@ -21,6 +21,8 @@ from typing import Protocol
 
 import trio
 
+from ._trio_readiness import TrioWaitReadiness
+
 READINESS_ENV = "AIOTRIO_READINESS"
 
 
@@ -38,7 +40,9 @@ class Readiness(Protocol):
     """
 
     name: str
-    selector: selectors.BaseSelector
+
+    @property
+    def selector(self) -> selectors.BaseSelector: ...
 
     def attach(self, nursery: trio.Nursery) -> None: ...
 
@@ -68,7 +72,8 @@ class SelectorReadiness:
 
     def __init__(self, selector: selectors.BaseSelector) -> None:
         self.selector = selector
-        self._fd = selector.fileno()
+        # epoll, kqueue and devpoll selectors all have fileno().
+        self._fd: int = selector.fileno()  # type: ignore[attr-defined]
 
     def attach(self, nursery: trio.Nursery) -> None:
         pass
@@ -90,9 +95,5 @@ def make_readiness(name: str | None = None) -> Readiness:
             return SelectorReadiness(selector)
         name = "trio"
     if name == "trio":
-        from ._trio_readiness import TrioWaitReadiness
-
         return TrioWaitReadiness()
-    raise ValueError(
-        f"unknown readiness backend {name!r}: expected 'selector' or 'trio'"
-    )
+    raise ValueError(f"unknown readiness backend {name!r}: expected 'selector' or 'trio'")

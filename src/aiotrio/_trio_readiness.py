@@ -89,9 +89,7 @@ class TrioWaitSelector(selectors.BaseSelector):
                     return key.fd
             raise
 
-    def register(
-        self, fileobj: Any, events: int, data: Any = None
-    ) -> selectors.SelectorKey:
+    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
         if not events or events & ~(EVENT_READ | EVENT_WRITE):
             raise ValueError(f"Invalid events: {events!r}")
         fd = self._lookup(fileobj)
@@ -112,9 +110,7 @@ class TrioWaitSelector(selectors.BaseSelector):
         self._sync_watchers(fd)
         return key
 
-    def modify(
-        self, fileobj: Any, events: int, data: Any = None
-    ) -> selectors.SelectorKey:
+    def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
         if not events or events & ~(EVENT_READ | EVENT_WRITE):
             raise ValueError(f"Invalid events: {events!r}")
         fd = self._lookup(fileobj)
@@ -128,9 +124,7 @@ class TrioWaitSelector(selectors.BaseSelector):
             self._sync_watchers(fd)
         return key
 
-    def select(
-        self, timeout: float | None = None
-    ) -> list[tuple[selectors.SelectorKey, int]]:
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         """Harvest what the watchers reported; never blocks (the driver waits in Trio)."""
         if not self._reported:
             return []
@@ -213,9 +207,7 @@ class TrioWaitSelector(selectors.BaseSelector):
 
     async def _watch(self, fd: int, direction: int, scope: trio.CancelScope) -> None:
         wait_ready = (
-            trio.lowlevel.wait_readable
-            if direction == EVENT_READ
-            else trio.lowlevel.wait_writable
+            trio.lowlevel.wait_readable if direction == EVENT_READ else trio.lowlevel.wait_writable
         )
         slot = (fd, direction)
         me = trio.lowlevel.current_task()
