@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from asyncio import unix_events
 from heapq import heappush
 from typing import TYPE_CHECKING, Any, TypeVarTuple, Unpack
 
 import trio
 
 from . import _hosting
+from ._children import watch_child
 from ._clock import MonotonicClock
 from ._driver import Driver
 from ._readiness import Readiness, make_readiness
+from ._signals import SignalHandlers
 
 if TYPE_CHECKING:
     import collections
@@ -74,6 +77,12 @@ class EventLoop(asyncio.SelectorEventLoop):
         def _process_events(self, event_list: Any) -> None: ...
         def _asyncgen_firstiter_hook(self, agen: Any) -> None: ...
         def _asyncgen_finalizer_hook(self, agen: Any) -> None: ...
+        def _check_signal(self, sig: int) -> None: ...
+        def _handle_signal(self, sig: int) -> None: ...
+        def _add_reader(self, fd: int, callback: Callable[..., object], *args: Any) -> Any: ...
+        def _remove_reader(self, fd: int) -> bool: ...
+
+    _signal_handlers: dict[int, asyncio.Handle]
 
     def __init__(self, *, readiness: str | None = None) -> None:
         # Until BaseEventLoop.__init__ runs, look closed: if we fail before it,
@@ -90,6 +99,7 @@ class EventLoop(asyncio.SelectorEventLoop):
         self._trio_calls: set[TrioCallFuture[Any]] = set()
         self._trio_calls_done: trio.Event | None = None
         self._asyncio_waiters: set[AsyncioWaiter] = set()
+        self._signals = SignalHandlers(self)
         super().__init__(backend.selector)
         self._driver = Driver(self, backend)
 
@@ -178,6 +188,56 @@ class EventLoop(asyncio.SelectorEventLoop):
         if not self.is_closed():
             self._readiness.detach()
         super().close()
+
+    # -- signals and child processes ----------------------------------------------
+
+    def add_signal_handler(
+        self, sig: int, callback: Callable[[Unpack[_Ts]], object], *args: *_Ts
+    ) -> None:
+        """As asyncio's, but leaving Trio's signal wakeup fd alone (see `_signals`)."""
+        self._signals.add(sig, callback, args)
+
+    def remove_signal_handler(self, sig: int) -> bool:
+        """As asyncio's; the handler that was there before is restored."""
+        return self._signals.remove(sig)
+
+    async def _make_subprocess_transport(  # noqa: PLR0917 (asyncio's signature)
+        self,
+        protocol: asyncio.SubprocessProtocol,
+        args: Any,
+        shell: bool,
+        stdin: Any,
+        stdout: Any,
+        stderr: Any,
+        bufsize: int,
+        extra: Any = None,
+        **kwargs: Any,
+    ) -> asyncio.SubprocessTransport:
+        # asyncio's, with its child watcher replaced by aiotrio's own waiting.
+        waiter = self.create_future()
+        transport = unix_events._UnixSubprocessTransport(  # type: ignore[attr-defined]
+            self,
+            protocol,
+            args,
+            shell,
+            stdin,
+            stdout,
+            stderr,
+            bufsize,
+            waiter=waiter,
+            extra=extra,
+            **kwargs,
+        )
+        watch_child(self, transport.get_pid(), transport)
+        try:
+            await waiter
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException:
+            transport.close()
+            await asyncio.shield(transport._wait())
+            raise
+        return transport  # type: ignore[no-any-return]
 
     # -- used by the hosting and bridge modules -----------------------------------
 
