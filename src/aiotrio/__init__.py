@@ -34,3 +34,10 @@ __all__ = [
     "trio_as_aio",
     "trio_as_asyncio",
 ]
+
+# Public objects say they live in "aiotrio", not in its private modules.
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "").startswith("aiotrio."):
+        _obj.__module__ = "aiotrio"
+del _name, _obj

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# `make test`: everything CI checks, on every supported Python.
+set -uo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+status=0
+run() {
+  echo
+  echo "##### $*"
+  "$@" || { echo "##### FAILED: $*"; status=1; }
+}
+run tools/lint.sh
+run tools/unit.sh
+echo
+if [ $status -eq 0 ]; then echo "make test: all passed"; else echo "make test: FAILURES above"; fi
+exit $status
