@@ -89,12 +89,12 @@ async def wait_asyncio_future(
             (on_cancel or future.cancel)()
         return trio.lowlevel.Abort.FAILED
 
-    loop._asyncio_waiters.add(waiter)
+    loop._trio.asyncio_waiters.add(waiter)
     future.add_done_callback(waiter.on_done)
     try:
         await trio.lowlevel.wait_task_rescheduled(abort)
     finally:
-        loop._asyncio_waiters.discard(waiter)
+        loop._trio.asyncio_waiters.discard(waiter)
     if future.cancelled() and waiter._raise_cancel is not None:
         waiter._raise_cancel()  # raises trio.Cancelled (or KeyboardInterrupt)
     return future.result()
@@ -112,10 +112,10 @@ def start_asyncio_task(
     gets a copy of the caller's context: values set before the call are seen,
     changes made in it do not leak back.
     """
-    if loop._driver.exit_requested:
+    if loop._trio.driver.exit_requested:
         raise RuntimeError(f"{loop!r} is shutting down")
     context = contextvars.copy_context()
-    asyncio_context = loop._driver.asyncio_context
+    asyncio_context = loop._trio.driver.asyncio_context
     saved = asyncio_context.enter()
     try:
         awaitable = context.run(async_fn, *args)
@@ -229,9 +229,9 @@ async def _run_trio_call(
             return
         future.settle(None if future.scope.cancelled_caught else outcome.Value(value))
     finally:
-        loop._trio_calls.discard(future)
-        if not loop._trio_calls and loop._trio_calls_done is not None:
-            loop._trio_calls_done.set()
+        loop._trio.trio_calls.discard(future)
+        if not loop._trio.trio_calls and loop._trio.trio_calls_done is not None:
+            loop._trio.trio_calls_done.set()
 
 
 def start_trio_call(
@@ -241,11 +241,11 @@ def start_trio_call(
 
     The Trio task runs in a copy of the calling context.
     """
-    nursery = loop._nursery
+    nursery = loop._trio.nursery
     if nursery is None:
         raise RuntimeError(f"{loop!r} is not running inside Trio")
     future: TrioCallFuture[T] = TrioCallFuture(loop)
-    loop._trio_calls.add(future)
+    loop._trio.trio_calls.add(future)
     nursery.start_soon(_run_trio_call, loop, future, async_fn, args, name=async_fn)
     return future
 

@@ -38,11 +38,20 @@ _MIN_SCHEDULED: int = cast("Any", base_events)._MIN_SCHEDULED_TIMER_HANDLES
 _MIN_CANCELLED_FRACTION: float = cast("Any", base_events)._MIN_CANCELLED_TIMER_HANDLES_FRACTION
 
 
+# Trio checkpoints an idle driver takes before parking. A Trio task about to
+# hand it work (a bridge call, a future it resolves) usually does so within
+# these, and checkpoints are far cheaper than a park and a wake-up. Two,
+# because Trio runs each batch of tasks in random order: the task handing us
+# work may run after us in the first one.
+_SPINS_BEFORE_PARKING = 2
+
+
 class BatchEnd(enum.Enum):
     """Why a batch of iterations ended."""
 
     BUSY = "work remains: yield to Trio, then continue"
-    IDLE = "nothing to do until I/O, a timer or a wake-up"
+    DRAINED = "work was done and nothing is left for now"
+    IDLE = "nothing was done: nothing to do until I/O, a timer or a wake-up"
     STOPPED = "the loop stopped or the driver was asked to exit"
 
 
@@ -59,9 +68,10 @@ class Driver:
       context (`AsyncioContext`), until nothing is left to do or
       `fairness_interval` seconds have passed. An iteration cut short by that
       budget resumes exactly where it stopped, so asyncio's ordering holds.
-    - Between batches the driver yields to Trio when busy, and when idle parks
-      until I/O is ready, the earliest timer is due, or the loop's self-pipe
-      is written (`EventLoop._wake`).
+    - Between batches the driver yields to Trio. Once batches find nothing to
+      do (after `_SPINS_BEFORE_PARKING` more checkpoints) it parks until I/O is
+      ready, the earliest timer is due, or the loop's self-pipe is written
+      (`EventLoop._wake`).
     - With ``hosted=True`` (``run_forever``) the driver returns after the
       iteration in which ``loop.stop()`` was seen, as asyncio does; otherwise
       (``open_loop``) it serves until `request_exit` and the ready queue is
@@ -119,20 +129,20 @@ class Driver:
                     self._park_scope = None
 
     async def _serve(self, scope: trio.CancelScope, hosted: bool) -> None:
-        spun = False
+        spins = 0
         while True:
             end = self._batch(hosted)
             if end is BatchEnd.STOPPED:
                 return
-            if end is BatchEnd.BUSY or not spun:
-                # When idle, first yield once: a Trio task about to hand us
-                # work (a bridge call, a future it resolves) usually does so
-                # now, and a checkpoint is cheaper than parking and waking.
-                spun = end is BatchEnd.IDLE
-                await trio.lowlevel.checkpoint()
+            if end is not BatchEnd.IDLE:
+                spins = 0
+            elif spins < _SPINS_BEFORE_PARKING:
+                spins += 1
+            else:
+                spins = 0
+                await self._park(scope)
                 continue
-            spun = False
-            await self._park(scope)
+            await trio.lowlevel.checkpoint()
 
     async def _park(self, scope: trio.CancelScope) -> None:
         loop = self._loop
@@ -140,11 +150,11 @@ class Driver:
         deadline = scheduled[0]._when if scheduled else math.inf
         if scope.deadline != deadline:
             scope.deadline = deadline
-        loop._idle = True
+        loop._trio.idle = True
         try:
             await self._readiness.wait()
         finally:
-            loop._idle = False
+            loop._trio.idle = False
 
     def _batch(self, hosted: bool) -> BatchEnd:
         loop = self._loop
@@ -152,6 +162,7 @@ class Driver:
         saved = context.enter()
         try:
             budget_end = perf_counter() + self.fairness_interval
+            worked = False
             while True:
                 if self._unfinished:
                     remaining, self._unfinished = self._unfinished, 0
@@ -173,7 +184,8 @@ class Driver:
                     ):
                         return BatchEnd.STOPPED
                 if not did_work and not loop._ready:
-                    return BatchEnd.IDLE
+                    return BatchEnd.DRAINED if worked else BatchEnd.IDLE
+                worked = True
                 if perf_counter() >= budget_end:
                     return BatchEnd.BUSY
         except BaseException as exc:
@@ -223,7 +235,15 @@ class Driver:
                 ready.append(handle)
 
         ntodo = len(ready)
-        if ntodo:
+        if 0 < ntodo <= _CHUNK and not loop._debug:
+            # The common case, inlined: exactly BaseEventLoop._run_once's loop.
+            popleft = ready.popleft
+            for _ in range(ntodo):
+                handle = popleft()
+                if handle._cancelled:
+                    continue
+                handle._run()
+        elif ntodo:
             self._unfinished = self._run_ready(ntodo, budget_end)
         return had_events or ntodo > 0
 

@@ -26,8 +26,8 @@ def sole_exception(group: BaseExceptionGroup[BaseException]) -> BaseException | 
 
 def release_asyncio_waiters(loop: EventLoop) -> None:
     """Wake every Trio task still waiting on this loop: it will not be served."""
-    waiters = list(loop._asyncio_waiters)
-    loop._asyncio_waiters.clear()
+    waiters = list(loop._trio.asyncio_waiters)
+    loop._trio.asyncio_waiters.clear()
     for waiter in waiters:
         waiter.release()
 
@@ -36,7 +36,7 @@ async def _host(loop: EventLoop) -> None:
     async with trio.open_nursery(strict_exception_groups=True) as helpers:
         loop._start_serving_in_trio(helpers, hosted=True)
         try:
-            await loop._driver.run(hosted=True)
+            await loop._trio.driver.run(hosted=True)
         finally:
             helpers.cancel_scope.cancel()
             loop._stop_serving_in_trio()
@@ -47,7 +47,7 @@ def run_hosted(loop: EventLoop) -> None:
     """One run_forever(): serve the loop in a new trio.run until it stops."""
     failure: BaseException | None = None
     try:
-        trio.run(_host, loop, clock=loop._clock)
+        trio.run(_host, loop, clock=loop._trio.clock)
     except BaseExceptionGroup as group:
         failure = sole_exception(group)
         if failure is None:
@@ -74,7 +74,7 @@ async def serve_in_open_loop(
             loop._start_serving_in_trio(helpers, hosted=False)
             task_status.started()
             try:
-                await loop._driver.run(hosted=False)
+                await loop._trio.driver.run(hosted=False)
             finally:
                 helpers.cancel_scope.cancel()
                 loop._stop_serving_in_trio()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from asyncio import unix_events
 from heapq import heappush
 from typing import TYPE_CHECKING, Any, TypeVarTuple, Unpack
@@ -13,18 +12,16 @@ import trio
 
 from . import _hosting
 from ._children import watch_child
-from ._clock import MonotonicClock
 from ._driver import Driver
-from ._readiness import Readiness, make_readiness
+from ._readiness import make_readiness
 from ._signals import SignalHandlers
+from ._trio_side import TrioSide
 
 if TYPE_CHECKING:
     import collections
     import contextvars
     import selectors
     from collections.abc import Callable
-
-    from ._bridge import AsyncioWaiter, TrioCallFuture
 
 _Ts = TypeVarTuple("_Ts")
 
@@ -88,31 +85,21 @@ class EventLoop(asyncio.SelectorEventLoop):
         # Until BaseEventLoop.__init__ runs, look closed: if we fail before it,
         # its __del__ must not try to close a half-built loop.
         self._closed = True
-        backend: Readiness = make_readiness(readiness)
-        self._readiness = backend
-        self._clock: trio.abc.Clock = MonotonicClock()
-        self._now: Callable[[], float] = time.monotonic
-        # True while the driver is parked and nobody has woken it yet.
-        self._idle = False
-        # The nursery bridged Trio tasks start in, while the loop runs in Trio.
-        self._nursery: trio.Nursery | None = None
-        self._trio_calls: set[TrioCallFuture[Any]] = set()
-        self._trio_calls_done: trio.Event | None = None
-        self._asyncio_waiters: set[AsyncioWaiter] = set()
-        self._signals = SignalHandlers(self)
+        backend = make_readiness(readiness)
+        self._trio = TrioSide(backend, SignalHandlers(self))
         super().__init__(backend.selector)
-        self._driver = Driver(self, backend)
+        self._trio.driver = Driver(self, backend)
 
     @property
     def readiness(self) -> str:
         """The name of the I/O readiness backend: "selector" or "trio"."""
-        return self._readiness.name
+        return self._trio.readiness.name
 
     # -- time and scheduling -------------------------------------------------------
 
     def time(self) -> float:
         """The loop's clock: Trio's clock inside open_loop(), time.monotonic() hosted."""
-        return self._now()
+        return self._trio.now()
 
     def call_soon(
         self,
@@ -129,7 +116,7 @@ class EventLoop(asyncio.SelectorEventLoop):
         handle = self._call_soon(callback, args, context)
         if handle._source_traceback:
             del handle._source_traceback[-1]
-        if self._idle:
+        if self._trio.idle:
             self._wake()
         return handle  # type: ignore[no-any-return]
 
@@ -152,19 +139,19 @@ class EventLoop(asyncio.SelectorEventLoop):
             del timer._source_traceback[-1]
         heappush(self._scheduled, timer)
         timer._scheduled = True
-        if self._idle:
-            self._driver.lower_deadline(when)
+        if self._trio.idle:
+            self._trio.driver.lower_deadline(when)
         return timer  # type: ignore[no-any-return]
 
     def stop(self) -> None:
         """Stop run_forever() after the current iteration (no effect inside open_loop())."""
         self._stopping = True
-        if self._idle:
+        if self._trio.idle:
             self._wake()
 
     def _wake(self) -> None:
         """Wake the parked driver; safe to call when it is not parked."""
-        self._idle = False
+        self._trio.idle = False
         self._write_to_self()
 
     # -- running -------------------------------------------------------------------
@@ -186,7 +173,7 @@ class EventLoop(asyncio.SelectorEventLoop):
         if self.is_running():
             raise RuntimeError("Cannot close a running event loop")
         if not self.is_closed():
-            self._readiness.detach()
+            self._trio.readiness.detach()
         super().close()
 
     # -- signals and child processes ----------------------------------------------
@@ -195,11 +182,11 @@ class EventLoop(asyncio.SelectorEventLoop):
         self, sig: int, callback: Callable[[Unpack[_Ts]], object], *args: *_Ts
     ) -> None:
         """As asyncio's, but leaving Trio's signal wakeup fd alone (see `_signals`)."""
-        self._signals.add(sig, callback, args)
+        self._trio.signals.add(sig, callback, args)
 
     def remove_signal_handler(self, sig: int) -> bool:
         """As asyncio's; the handler that was there before is restored."""
-        return self._signals.remove(sig)
+        return self._trio.signals.remove(sig)
 
     async def _make_subprocess_transport(  # noqa: PLR0917 (asyncio's signature)
         self,
@@ -243,13 +230,14 @@ class EventLoop(asyncio.SelectorEventLoop):
 
     def _start_serving_in_trio(self, nursery: trio.Nursery, *, hosted: bool) -> None:
         """The loop is about to be driven inside the current Trio run."""
+        side = self._trio
         if not hosted:
             clock = trio.lowlevel.current_clock()
-            self._clock = clock
-            self._now = clock.current_time
-        self._nursery = nursery
-        self._readiness.attach(nursery)
+            side.clock = clock
+            side.now = clock.current_time
+        side.nursery = nursery
+        side.readiness.attach(nursery)
 
     def _stop_serving_in_trio(self) -> None:
-        self._nursery = None
-        self._readiness.detach()
+        self._trio.nursery = None
+        self._trio.readiness.detach()

@@ -51,7 +51,7 @@ async def open_loop(*, readiness: str | None = None) -> AsyncIterator[EventLoop]
                 fatal.append(exc)
                 nursery.cancel_scope.cancel()
 
-            loop._driver.on_fatal = on_fatal
+            loop._trio.driver.on_fatal = on_fatal
             loop._thread_id = threading.get_ident()
             loop._set_coroutine_origin_tracking(loop._debug)
             await nursery.start(serve_in_open_loop, loop)
@@ -91,7 +91,7 @@ async def _shut_down(loop: EventLoop) -> None:
     finally:
         # No checkpoint since the last check found nothing left: from here on
         # new calls are refused, so nothing can be left pending at close.
-        loop._driver.request_exit()
+        loop._trio.driver.request_exit()
 
 
 async def _cancel_tasks_and_trio_calls(loop: EventLoop) -> None:
@@ -101,14 +101,14 @@ async def _cancel_tasks_and_trio_calls(loop: EventLoop) -> None:
     """
     for _ in range(_SHUTDOWN_ROUNDS):
         tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
-        calls = list(loop._trio_calls)
+        calls = list(loop._trio.trio_calls)
         if not tasks and not calls:
             return
         if tasks:
             await run_coroutine_on(loop, _cancel_and_wait(loop, tasks))
-        if loop._trio_calls:  # cancelling the tasks may have ended some already
-            loop._trio_calls_done = done = trio.Event()
-            for call in list(loop._trio_calls):
+        if loop._trio.trio_calls:  # cancelling the tasks may have ended some already
+            loop._trio.trio_calls_done = done = trio.Event()
+            for call in list(loop._trio.trio_calls):
                 call.cancel()
             await done.wait()
 
