@@ -222,3 +222,63 @@ def test_misuse_gives_clear_errors(run_aio: Callable[..., Any]) -> None:
                 pass
 
     run_aio(aio_side)
+
+
+def test_leaving_async_for_early_leaves_nothing_to_finalise() -> None:
+    import gc
+    import warnings
+
+    closed: list[str] = []
+
+    async def numbers() -> AsyncIterator[int]:
+        try:
+            for i in range(100):
+                await asyncio.sleep(0)
+                yield i
+        finally:
+            closed.append("asyncio generator closed")
+
+    async def main() -> None:
+        async with aiotrio.open_loop():
+            async for n in aiotrio.aio_as_trio(numbers()):
+                if n == 2:
+                    break
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                gc.collect()  # the abandoned generator is the loop's to close
+            await trio.sleep(0.01)
+            assert closed == ["asyncio generator closed"]
+            iterator = aiotrio.aio_as_trio(numbers()).__aiter__()
+            assert await iterator.__anext__() == 0
+            await iterator.aclose()  # type: ignore[attr-defined]
+            assert closed == ["asyncio generator closed"] * 2
+
+    trio.run(main)
+
+
+def test_get_event_loop_from_trio_code_is_the_open_loop() -> None:
+    """Libraries that bind to asyncio.get_event_loop() at construction (asyncpg's
+    pool does) can be built in Trio code and used through aio_as_trio."""
+
+    class BindsAtConstruction:
+        def __init__(self) -> None:
+            self.loop = asyncio.get_event_loop()
+
+        async def work(self) -> bool:
+            return asyncio.get_running_loop() is self.loop
+
+    async def main() -> None:
+        async with aiotrio.open_loop() as outer:
+            assert asyncio.get_event_loop() is outer
+            async with aiotrio.open_loop() as inner:
+                thing = BindsAtConstruction()
+                assert thing.loop is inner
+                assert await aiotrio.aio_as_trio(thing.work)()
+            assert asyncio.get_event_loop() is outer
+
+    get_policy = getattr(asyncio.events, "_get_event_loop_policy", None)
+    policy: Any = get_policy() if get_policy else asyncio.get_event_loop_policy()
+    before = dict(vars(policy._local))  # 3.14 dropped the "_set_called" flag
+    trio.run(main)
+    # Nothing is left behind: the thread's loop state is as it was.
+    assert dict(vars(policy._local)) == before

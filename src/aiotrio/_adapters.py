@@ -113,20 +113,38 @@ class AsyncioAsTrio:
             raise TypeError(
                 f"{self.wrapped!r} is not an async iterable; use `aio_as_trio(agen_fn(*args))`"
             )
-        return _iterate_asyncio(self.loop, self.wrapped.__aiter__())
+        return _AsyncioIteratorAsTrio(self.loop, self.wrapped.__aiter__())
 
 
 async def _await(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
 
 
-async def _iterate_asyncio(loop: EventLoop, iterator: Any) -> AsyncIterator[Any]:
-    while True:
-        try:
-            item = await wait_asyncio_future(loop, start_asyncio_task(loop, iterator.__anext__, ()))
-        except StopAsyncIteration:
-            return
-        yield item
+class _AsyncioIteratorAsTrio:
+    """Trio-flavored iterator over an asyncio async iterator: each step is an asyncio task.
+
+    An object rather than an async generator, so leaving ``async for`` early
+    leaves nothing of ours for the garbage collector to finalise; `aclose`
+    closes the asyncio side explicitly (``async with aclosing(...)``).
+    """
+
+    def __init__(self, loop: EventLoop, iterator: Any) -> None:
+        self._loop = loop
+        self._iterator = iterator
+
+    def __aiter__(self) -> _AsyncioIteratorAsTrio:
+        return self
+
+    async def __anext__(self) -> Any:
+        # StopAsyncIteration crosses as the task's exception.
+        return await wait_asyncio_future(
+            self._loop, start_asyncio_task(self._loop, self._iterator.__anext__, ())
+        )
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._iterator, "aclose", None)
+        if aclose is not None:
+            await wait_asyncio_future(self._loop, start_asyncio_task(self._loop, aclose, ()))
 
 
 class _HeldAsyncioContext:
@@ -243,16 +261,26 @@ class TrioAsAsyncio:
             raise TypeError(
                 f"{self.wrapped!r} is not an async iterable; use `trio_as_aio(agen_fn(*args))`"
             )
-        return _iterate_trio(self.loop, self.wrapped.__aiter__())
+        return _TrioIteratorAsAsyncio(self.loop, self.wrapped.__aiter__())
 
 
-async def _iterate_trio(loop: EventLoop, iterator: Any) -> AsyncIterator[Any]:
-    while True:
-        try:
-            item = await start_trio_call(loop, iterator.__anext__, ())
-        except StopAsyncIteration:
-            return
-        yield item
+class _TrioIteratorAsAsyncio:
+    """asyncio-flavored iterator over a Trio async iterator: each step is a Trio task."""
+
+    def __init__(self, loop: EventLoop, iterator: Any) -> None:
+        self._loop = loop
+        self._iterator = iterator
+
+    def __aiter__(self) -> _TrioIteratorAsAsyncio:
+        return self
+
+    async def __anext__(self) -> Any:
+        return await start_trio_call(self._loop, self._iterator.__anext__, ())
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._iterator, "aclose", None)
+        if aclose is not None:
+            await start_trio_call(self._loop, aclose, ())
 
 
 class _EnteringFuture(asyncio.Future[Any]):

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from contextvars import ContextVar
+from typing import TYPE_CHECKING
 
 from ._loop import EventLoop
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 #: Set by open_loop() for its block, and in every Trio task run_trio() starts.
 current_loop_var: ContextVar[EventLoop | None] = ContextVar("aiotrio_current_loop", default=None)
@@ -39,3 +43,33 @@ def running_aiotrio_loop(api: str) -> EventLoop:
     if not isinstance(loop, EventLoop):
         raise RuntimeError(f"{api} needs an aiotrio event loop, but the running loop is {loop!r}")
     return loop
+
+
+def make_current_event_loop(loop: EventLoop) -> Callable[[], None]:
+    """Make `loop` the thread's current event loop; return how to undo it.
+
+    Inside ``open_loop()``, code running in Trio tasks that calls
+    ``asyncio.get_event_loop()`` (asyncpg builds its pool objects that way)
+    must get the open loop, as it would inside asyncio. The undo restores
+    exactly what was there before (the policy's private "was set" flag too,
+    so nothing changes after the block), unless another loop has replaced
+    ours meanwhile (side-by-side blocks: the newest one stays current).
+    """
+    get_policy = getattr(asyncio.events, "_get_event_loop_policy", None)
+    policy = get_policy() if get_policy is not None else asyncio.get_event_loop_policy()
+    local = getattr(policy, "_local", None)
+    previous = getattr(local, "_loop", None)
+    previous_set_called = getattr(local, "_set_called", None)
+    asyncio.set_event_loop(loop)
+
+    def undo() -> None:
+        if local is None or getattr(local, "_loop", None) is not loop:
+            return
+        if previous is not None and previous.is_closed():
+            asyncio.set_event_loop(None)
+            return
+        local._loop = previous
+        if previous_set_called is not None:
+            local._set_called = previous_set_called
+
+    return undo

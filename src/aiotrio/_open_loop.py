@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import trio
 
 from ._bridge import run_coroutine_on
-from ._current import current_loop_var
+from ._current import current_loop_var, make_current_event_loop
 from ._hosting import serve_in_open_loop, sole_exception
 from ._loop import EventLoop
 
@@ -56,9 +56,11 @@ async def open_loop(*, readiness: str | None = None) -> AsyncIterator[EventLoop]
             loop._set_coroutine_origin_tracking(loop._debug)
             await nursery.start(serve_in_open_loop, loop)
             token = current_loop_var.set(loop)
+            undo_current_event_loop = make_current_event_loop(loop)
             try:
                 yield loop
             finally:
+                undo_current_event_loop()
                 current_loop_var.reset(token)
                 with trio.CancelScope(shield=True):
                     await _shut_down(loop)
