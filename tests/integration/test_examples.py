@@ -1,0 +1,104 @@
+"""Each program in examples/ runs, as a user would run it, and says the right things.
+
+They run as subprocesses of this Python with ``-W error``: any warning (an
+unclosed session, a deprecation) is an error, and stderr must stay empty.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def run_example(name: str, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(
+        [sys.executable, "-W", "error", str(EXAMPLES / name)],
+        capture_output=True,
+        text=True,
+        timeout=45,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, ""), done.stdout
+    return done.stdout
+
+
+def test_asyncio_script_runs_unmodified_on_aiotrio() -> None:
+    out = run_example("asyncio_script.py")
+    assert out.splitlines() == [
+        "loop: aiotrio",
+        "http: hello a, hello b, hello c",
+        "websockets: PING OVER WEBSOCKETS",
+        "sqlite: 55",
+        "subprocess: 42",
+        "timeout: fired",
+    ]
+
+
+def test_trio_program_with_asyncpg_and_aiohttp(pg_dsn: str) -> None:
+    out = run_example("trio_asyncpg_aiohttp.py", env={"AIOTRIO_PG_DSN": pg_dsn})
+    lines = out.splitlines()
+    # Three concurrent Trio tasks: their quotes arrive in any order.
+    assert sorted(lines[:3]) == [
+        "quote 1: Simple is better than complex.",
+        "quote 2: Flat is better than nested.",
+        "quote 3: Errors should never pass silently.",
+    ]
+    assert lines[3:] == ["notifications: 1, 2, 3", "done"]
+
+
+def _get_json(url: str) -> dict[str, float]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        data: dict[str, float] = json.load(response)
+        return data
+
+
+def test_aiohttp_server_with_trio_background_task() -> None:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-W",
+            "error",
+            str(EXAMPLES / "aiohttp_trio_background.py"),
+            "--port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        match = re.fullmatch(r"listening on (http://\S+)\n", process.stdout.readline())
+        assert match, "the example did not say where it listens"
+        base = match.group(1)
+
+        first = _get_json(f"{base}/latest")
+        time.sleep(0.5)  # the Trio task samples every 100 ms meanwhile
+        later = _get_json(f"{base}/latest")
+        assert later["sample"] >= first["sample"] + 2
+        # /wait returns the next sample, waited for in Trio through run_trio.
+        waited = _get_json(f"{base}/wait")
+        assert waited["sample"] > later["sample"]
+        assert 15 <= waited["value"] <= 25
+
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert err == ""
+    lines = out.splitlines()
+    assert lines[0] == "got SIGINT, stopping"
+    assert re.fullmatch(r"stopped cleanly after \d+ samples", lines[1])
