@@ -3,7 +3,8 @@ PYTHONS ?= 3.11 3.12 3.13 3.14 3.15
 READINESS ?= selector trio
 export PYTHONS READINESS
 
-.PHONY: demo test unit lint
+BENCH_PYTHONS ?= 3.11 3.14
+.PHONY: demo test unit lint integration anyio-suite bench
 demo:
 	tools/demo.sh
 
@@ -15,3 +16,13 @@ unit:
 
 lint:
 	tools/lint.sh
+
+integration:
+	tools/integration.sh
+
+anyio-suite:
+	tools/anyio-suite.sh 3.11
+	tools/anyio-suite.sh 3.14
+
+bench:
+	PYTHONS="$(BENCH_PYTHONS)" tools/bench.sh

@@ -3,7 +3,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
-python=$(tools/venv.sh 3.11 test,dev)
+python=$(tools/venv.sh 3.11)
 bin=$(dirname "$python")
 "$bin/ruff" check src
 "$bin/ruff" format --check src

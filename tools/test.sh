@@ -11,6 +11,10 @@ run() {
 }
 run tools/lint.sh
 run tools/unit.sh
+run tools/integration.sh
+# anyio's own suite takes ~2 minutes per Python: the oldest and newest but one.
+run tools/anyio-suite.sh 3.11
+run tools/anyio-suite.sh 3.14
 echo
 if [ $status -eq 0 ]; then echo "make test: all passed"; else echo "make test: FAILURES above"; fi
 exit $status

@@ -1,27 +1,61 @@
 #!/usr/bin/env bash
 # The pytest suite (tests/, integration tests excluded) for each Python in $PYTHONS
-# and each readiness backend in $READINESS. Prints one line per combination.
+# and each readiness backend in $READINESS, two runs at a time (2 cores).
+# The plugin and CLI tests do not depend on the readiness backend: they run
+# once per Python, with the first backend. Prints one summary line per run.
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
-PYTHONS=${PYTHONS:-3.11 3.12 3.13 3.14 3.15}
-READINESS=${READINESS:-selector trio}
+read -r -a pythons <<< "${PYTHONS:-3.11 3.12 3.13 3.14 3.15}"
+read -r -a backends <<< "${READINESS:-selector trio}"
+jobs=${UNIT_JOBS:-2}
+logs=$(mktemp -d)
+
+# Venvs first, one at a time: pip does not like concurrent installs.
+for version in "${pythons[@]}"; do
+  tools/venv.sh "$version" > "$logs/python-$version" || { echo "unit.sh: no venv for $version" >&2; exit 1; }
+done
+
+run_one() {  # VERSION BACKEND FIRST-BACKEND?
+  local version=$1 backend=$2 first=$3 python
+  python=$(cat "$logs/python-$version")
+  local ignore=(--ignore=tests/integration)
+  [ "$first" = yes ] || ignore+=(--ignore=tests/test_cli.py --ignore=tests/test_pytest_plugin.py)
+  AIOTRIO_READINESS=$backend "$python" -m pytest -q "${ignore[@]}" tests \
+    > "$logs/run-$version-$backend.log" 2>&1
+  echo $? > "$logs/run-$version-$backend.rc"
+}
+
+running=0
+for version in "${pythons[@]}"; do
+  first=yes
+  for backend in "${backends[@]}"; do
+    run_one "$version" "$backend" "$first" &
+    first=no
+    running=$((running + 1))
+    if [ "$running" -ge "$jobs" ]; then wait -n; running=$((running - 1)); fi
+  done
+done
+wait
+
 status=0
-summary=()
-for version in $PYTHONS; do
-  python=$(tools/venv.sh "$version" test) || { echo "unit.sh: no venv for $version" >&2; exit 1; }
-  for backend in $READINESS; do
-    echo "=== unit tests: Python $version, readiness=$backend"
-    log=$(mktemp)
-    AIOTRIO_READINESS=$backend "$python" -m pytest -q -p no:randomly --ignore=tests/integration tests \
-      2>&1 | tee "$log" | tail -n 25
-    rc=${PIPESTATUS[0]}
-    summary+=("Python $version readiness=$backend: $(grep -E '^[0-9]+ (passed|failed)|passed|failed' "$log" | tail -n 1)")
-    rm -f "$log"
-    [ "$rc" -eq 0 ] || status=1
+for version in "${pythons[@]}"; do
+  for backend in "${backends[@]}"; do
+    log="$logs/run-$version-$backend.log"
+    rc=$(cat "$logs/run-$version-$backend.rc")
+    if [ "$rc" != 0 ]; then
+      status=1
+      echo "=== FAILED: Python $version, readiness=$backend (last 60 lines)"
+      tail -n 60 "$log"
+    fi
   done
 done
 echo
 echo "=== unit test summary"
-printf '%s\n' "${summary[@]}"
+for version in "${pythons[@]}"; do
+  for backend in "${backends[@]}"; do
+    echo "Python $version readiness=$backend: $(tail -n 1 "$logs/run-$version-$backend.log")"
+  done
+done
+rm -rf "$logs"
 exit $status

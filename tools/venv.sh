@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Make (or refresh) .venvs/pyVERSION with aiotrio installed editable plus extras.
 # Usage: tools/venv.sh VERSION [EXTRAS [NAME]]   -> prints the venv's python path
-#   EXTRAS: comma-separated extras of pyproject.toml (default: test)
+#   EXTRAS: comma-separated extras of pyproject.toml (default: everything
+#           `make test` needs, so lint, unit and integration share one venv)
 #   NAME:   venv directory name under .venvs (default: pyVERSION)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 version=$1
-extras=${2:-test}
+extras=${2:-test,plugin-test,integration,dev}
 name=${3:-py$version}
 python=$("$here/tools/pythons.sh" "$version" | cut -d' ' -f2)
 venv="$here/.venvs/$name"
