@@ -71,8 +71,8 @@ def test_slow_callbacks_are_reported_in_debug_mode(
     with caplog.at_level(logging.WARNING, logger="asyncio"):
         run_aio(main)
     slow = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Executing")]
-    assert len(slow) == 1
-    assert "sleep" in slow[0] and "took" in slow[0]
+    # The sleeping callback is reported; on a loaded machine others may be too.
+    assert [m for m in slow if "sleep(0.03)" in m and "took" in m]
 
 
 @pytest.mark.parametrize("how", ["open_loop", "loop_factory"])

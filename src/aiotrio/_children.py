@@ -44,16 +44,29 @@ def watch_child(loop: EventLoop, pid: int, transport: Any) -> None:
     except (AttributeError, OSError):
         _watch_with_thread(loop, pid, transport)
         return
+    loop._trio.child_pidfds[pidfd] = pid
     loop._add_reader(pidfd, _on_pidfd_readable, loop, pid, pidfd, transport)
 
 
 def _on_pidfd_readable(loop: EventLoop, pid: int, pidfd: int, transport: Any) -> None:
+    _forget_pidfd(loop, pidfd)
+    transport._process_exited(_reap(pid))
+
+
+def _forget_pidfd(loop: EventLoop, pidfd: int) -> None:
+    del loop._trio.child_pidfds[pidfd]
     loop._remove_reader(pidfd)
-    try:
-        returncode = _reap(pid)
-    finally:
-        os.close(pidfd)
-    transport._process_exited(returncode)
+    os.close(pidfd)
+
+
+def stop_watching_children(loop: EventLoop) -> None:
+    """The loop is closing: close the pidfds of children still running.
+
+    They are not reaped (that would block); as with asyncio, closing their
+    transports first is what ends them.
+    """
+    for pidfd in list(loop._trio.child_pidfds):
+        _forget_pidfd(loop, pidfd)
 
 
 def _watch_with_thread(loop: EventLoop, pid: int, transport: Any) -> None:

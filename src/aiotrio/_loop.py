@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVarTuple, Unpack
 import trio
 
 from . import _hosting
-from ._children import watch_child
+from ._children import stop_watching_children, watch_child
 from ._driver import Driver
 from ._readiness import make_readiness
 from ._signals import SignalHandlers
@@ -173,6 +173,7 @@ class EventLoop(asyncio.SelectorEventLoop):
         if self.is_running():
             raise RuntimeError("Cannot close a running event loop")
         if not self.is_closed():
+            stop_watching_children(self)
             self._trio.readiness.detach()
         super().close()
 

@@ -12,7 +12,12 @@ tested against.
 
 from __future__ import annotations
 
+import errno
+import os
+import select
 import selectors
+import stat
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +29,41 @@ if TYPE_CHECKING:
 EVENT_READ = selectors.EVENT_READ
 EVENT_WRITE = selectors.EVENT_WRITE
 _DIRECTIONS = (EVENT_READ, EVENT_WRITE)
+
+
+def _check_pollable(fd: int) -> None:
+    """Raise what epoll would for an fd that cannot be watched: closed or a file."""
+    mode = os.fstat(fd).st_mode  # OSError(EBADF) for a closed fd
+    if sys.platform.startswith("linux") and (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise PermissionError(errno.EPERM, os.strerror(errno.EPERM))
+
+
+def _poll_now(keys: list[selectors.SelectorKey]) -> dict[int, int]:
+    """Which of `keys` are ready right now (a zero-timeout poll)."""
+    ready: dict[int, int] = {}
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        for key in keys:
+            wanted = (select.POLLIN if key.events & EVENT_READ else 0) | (
+                select.POLLOUT if key.events & EVENT_WRITE else 0
+            )
+            poller.register(key.fd, wanted)
+        for fd, revents in poller.poll(0):
+            mask = 0
+            if revents & (select.POLLIN | select.POLLHUP | select.POLLERR | select.POLLNVAL):
+                mask |= EVENT_READ
+            if revents & (select.POLLOUT | select.POLLHUP | select.POLLERR | select.POLLNVAL):
+                mask |= EVENT_WRITE
+            ready[fd] = mask
+        return ready
+    readers = [key.fd for key in keys if key.events & EVENT_READ]
+    writers = [key.fd for key in keys if key.events & EVENT_WRITE]
+    readable, writable, _ = select.select(readers, writers, [], 0)
+    for fd in readable:
+        ready[fd] = ready.get(fd, 0) | EVENT_READ
+    for fd in writable:
+        ready[fd] = ready.get(fd, 0) | EVENT_WRITE
+    return ready
 
 
 def _fileobj_to_fd(fileobj: Any) -> int:
@@ -95,6 +135,7 @@ class TrioWaitSelector(selectors.BaseSelector):
         fd = self._lookup(fileobj)
         if fd in self._keys:
             raise KeyError(f"{fileobj!r} (FD {fd}) is already registered")
+        _check_pollable(fd)
         key = selectors.SelectorKey(fileobj, fd, events, data)
         self._keys[fd] = key
         self._sync_watchers(fd)
@@ -151,6 +192,11 @@ class TrioWaitSelector(selectors.BaseSelector):
 
     def attach(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
+        # Watchers report only once Trio has run them; fds that are ready
+        # already must show up in the very first select(0), as with epoll
+        # (a hosted run can be a single batch).
+        for fd, mask in _poll_now(list(self._keys.values())).items():
+            self._reported[fd] = self._reported.get(fd, 0) | mask
         for fd in list(self._keys):
             self._sync_watchers(fd)
 

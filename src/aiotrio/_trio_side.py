@@ -30,6 +30,7 @@ class TrioSide:
 
     __slots__ = (
         "asyncio_waiters",
+        "child_pidfds",
         "clock",
         "driver",
         "idle",
@@ -55,4 +56,6 @@ class TrioSide:
         self.trio_calls: set[TrioCallFuture[Any]] = set()
         self.trio_calls_done: trio.Event | None = None
         self.asyncio_waiters: set[AsyncioWaiter] = set()
+        # pidfd -> pid of each child process the loop is waiting for.
+        self.child_pidfds: dict[int, int] = {}
         self.driver: Driver  # set once the loop's asyncio half exists
