@@ -202,3 +202,43 @@ def test_both_readiness_backends_can_be_chosen() -> None:
     assert trio.run(main) == ["selector", "trio"]
     with pytest.raises(ValueError, match="unknown readiness backend"):
         aiotrio.new_event_loop(readiness="bogus")
+
+
+def _child_runs_a_loop(results: Any) -> None:
+    with asyncio.Runner(loop_factory=aiotrio.new_event_loop) as runner:
+        results.put(runner.run(asyncio.sleep(0, "child ran its own loop")))
+
+
+def test_a_child_forked_inside_a_running_loop_can_run_loops() -> None:
+    """asyncio code forks (a "fork" multiprocessing start): the child starts afresh."""
+    import multiprocessing
+
+    fork = multiprocessing.get_context("fork")
+
+    async def main() -> tuple[Any, int | None]:
+        results = fork.SimpleQueue()
+        child = fork.Process(target=_child_runs_a_loop, args=(results,))
+        child.start()
+        await asyncio.to_thread(child.join, 30)
+        got = results.get() if not results.empty() else None
+        results.close()
+        return got, child.exitcode
+
+    assert aiotrio.run(aiotrio.run_asyncio, main) == ("child ran its own loop", 0)
+    with asyncio.Runner(loop_factory=aiotrio.new_event_loop) as runner:
+        assert runner.run(main()) == ("child ran its own loop", 0)
+
+
+def test_a_mock_clock_for_hosted_runs() -> None:
+    import trio.testing
+
+    clock = trio.testing.MockClock(autojump_threshold=0)
+
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await asyncio.sleep(3600)
+        return loop.time() - start
+
+    with asyncio.Runner(loop_factory=lambda: aiotrio.new_event_loop(clock=clock)) as runner:
+        assert runner.run(main()) >= 3600

@@ -17,8 +17,9 @@ import sniffio
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-_get_running_loop = asyncio.events._get_running_loop
-_set_running_loop = asyncio.events._set_running_loop
+# asyncio.events' functions are looked up at each use, as BaseEventLoop does:
+# code may swap them (for the pure-Python versions, say) after import.
+_events = asyncio.events
 _sniffio_local = sniffio.thread_local
 _get_asyncgen_hooks = sys.get_asyncgen_hooks
 _set_asyncgen_hooks = sys.set_asyncgen_hooks
@@ -53,8 +54,10 @@ class AsyncioContext:
         self._finalizer = finalizer
 
     def enter(self) -> SavedThreadState:
-        saved = SavedThreadState(_get_running_loop(), _sniffio_local.name, _get_asyncgen_hooks())
-        _set_running_loop(self._loop)
+        saved = SavedThreadState(
+            _events._get_running_loop(), _sniffio_local.name, _get_asyncgen_hooks()
+        )
+        _events._set_running_loop(self._loop)
         _sniffio_local.name = "asyncio"
         _set_asyncgen_hooks(self._firstiter, self._finalizer)
         return saved
@@ -63,4 +66,4 @@ class AsyncioContext:
     def leave(saved: SavedThreadState) -> None:
         _set_asyncgen_hooks(*saved.asyncgen_hooks)
         _sniffio_local.name = saved.async_library
-        _set_running_loop(saved.running_loop)
+        _events._set_running_loop(saved.running_loop)

@@ -10,8 +10,11 @@ blocks in ``waitpid`` for that one child and hands the result back with
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
+import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -71,8 +74,33 @@ def stop_watching_children(loop: EventLoop) -> None:
 
 def _watch_with_thread(loop: EventLoop, pid: int, transport: Any) -> None:
     def wait() -> None:
-        returncode = _reap(pid)
+        # Wait without reaping, and reap on the loop: until the loop has
+        # published the exit, the pid must stay ours (a send_signal() in
+        # between must not reach a new process that reused it; gh-127049).
+        waitid = getattr(os, "waitid", None)
+        if waitid is None:
+            returncode = _reap(pid)
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(transport._process_exited, returncode)
+            return
+        with contextlib.suppress(ChildProcessError):  # reaped elsewhere: _reap says so
+            waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
         if not loop.is_closed():
-            loop.call_soon_threadsafe(transport._process_exited, returncode)
+            loop.call_soon_threadsafe(_reap_and_publish, pid, transport)
 
     threading.Thread(target=wait, name=f"aiotrio-waitpid-{pid}", daemon=True).start()
+
+
+def _reap_and_publish(pid: int, transport: Any) -> None:
+    transport._process_exited(_reap(pid))
+
+
+def installed_child_watcher() -> Any:
+    """The child watcher a program installed through asyncio's policy (3.11-3.13), or None.
+
+    Such a watcher may reap every child itself (SafeChildWatcher,
+    FastChildWatcher), so a loop has to go through it, as asyncio's does.
+    """
+    if sys.version_info >= (3, 14):
+        return None  # child watchers are gone
+    return getattr(asyncio.get_event_loop_policy(), "_watcher", None)

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from ._fork import forget_trio_run_in_forked_children
+
 if TYPE_CHECKING:
     from ._loop import EventLoop
 
@@ -45,6 +47,7 @@ async def _host(loop: EventLoop) -> None:
 
 def run_hosted(loop: EventLoop) -> None:
     """One run_forever(): serve the loop in a new trio.run until it stops."""
+    forget_trio_run_in_forked_children()
     failure: BaseException | None = None
     try:
         trio.run(_host, loop, clock=loop._trio.clock)
@@ -69,6 +72,7 @@ async def serve_in_open_loop(
     block's shutdown ends this task with `Driver.request_exit`. The nursery
     inside, for readiness watchers and run_trio() calls, shares the shield.
     """
+    forget_trio_run_in_forked_children()
     with trio.CancelScope(shield=True):
         async with trio.open_nursery(strict_exception_groups=True) as helpers:
             loop._start_serving_in_trio(helpers, hosted=False)

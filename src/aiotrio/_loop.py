@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVarTuple, Unpack
 import trio
 
 from . import _hosting
-from ._children import stop_watching_children, watch_child
+from ._children import installed_child_watcher, stop_watching_children, watch_child
 from ._driver import Driver
 from ._readiness import make_readiness
 from ._signals import SignalHandlers
@@ -40,7 +40,10 @@ class EventLoop(asyncio.SelectorEventLoop):
       a ``trio.run`` of its own, and the loop's state outlives those runs.
 
     `readiness` picks the I/O readiness backend: ``"selector"`` (the default)
-    or ``"trio"``; see `aiotrio._readiness`.
+    or ``"trio"``; see `aiotrio._readiness`. `clock` is the Trio clock hosted
+    runs use (default: one reading ``time.monotonic()``), for example a
+    ``trio.testing.MockClock``; inside ``open_loop()`` the Trio run's clock is
+    used instead.
     """
 
     # asyncio's private state and methods this module and the driver use,
@@ -81,12 +84,16 @@ class EventLoop(asyncio.SelectorEventLoop):
 
     _signal_handlers: dict[int, asyncio.Handle]
 
-    def __init__(self, *, readiness: str | None = None) -> None:
+    def __init__(
+        self, *, readiness: str | None = None, clock: trio.abc.Clock | None = None
+    ) -> None:
         # Until BaseEventLoop.__init__ runs, look closed: if we fail before it,
         # its __del__ must not try to close a half-built loop.
         self._closed = True
         backend = make_readiness(readiness)
         self._trio = TrioSide(backend, SignalHandlers(self))
+        if clock is not None:
+            self._trio.use_clock(clock)
         super().__init__(backend.selector)
         self._trio.driver = Driver(self, backend)
 
@@ -201,6 +208,11 @@ class EventLoop(asyncio.SelectorEventLoop):
         extra: Any = None,
         **kwargs: Any,
     ) -> asyncio.SubprocessTransport:
+        if installed_child_watcher() is not None:
+            # The program chose how children are reaped (3.11-3.13): asyncio's way.
+            return await super()._make_subprocess_transport(  # type: ignore[misc, no-any-return]
+                protocol, args, shell, stdin, stdout, stderr, bufsize, extra, **kwargs
+            )
         # asyncio's, with its child watcher replaced by aiotrio's own waiting.
         waiter = self.create_future()
         transport = unix_events._UnixSubprocessTransport(  # type: ignore[attr-defined]
@@ -233,9 +245,7 @@ class EventLoop(asyncio.SelectorEventLoop):
         """The loop is about to be driven inside the current Trio run."""
         side = self._trio
         if not hosted:
-            clock = trio.lowlevel.current_clock()
-            side.clock = clock
-            side.now = clock.current_time
+            side.use_clock(trio.lowlevel.current_clock())
         side.nursery = nursery
         side.readiness.attach(nursery)
 

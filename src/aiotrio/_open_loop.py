@@ -24,9 +24,14 @@ T = TypeVar("T")
 _SHUTDOWN_ROUNDS = 10
 
 
-def new_event_loop(*, readiness: str | None = None) -> EventLoop:
-    """A new aiotrio loop, for ``asyncio.run(..., loop_factory=aiotrio.new_event_loop)``."""
-    return EventLoop(readiness=readiness)
+def new_event_loop(
+    *, readiness: str | None = None, clock: trio.abc.Clock | None = None
+) -> EventLoop:
+    """A new aiotrio loop, for ``asyncio.run(..., loop_factory=aiotrio.new_event_loop)``.
+
+    See `EventLoop` for `readiness` and `clock`.
+    """
+    return EventLoop(readiness=readiness, clock=clock)
 
 
 @asynccontextmanager

@@ -192,11 +192,6 @@ class TrioWaitSelector(selectors.BaseSelector):
 
     def attach(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
-        # Watchers report only once Trio has run them; fds that are ready
-        # already must show up in the very first select(0), as with epoll
-        # (a hosted run can be a single batch).
-        for fd, mask in _poll_now(list(self._keys.values())).items():
-            self._reported[fd] = self._reported.get(fd, 0) | mask
         for fd in list(self._keys):
             self._sync_watchers(fd)
 
@@ -222,6 +217,7 @@ class TrioWaitSelector(selectors.BaseSelector):
         """Make the running watchers for `fd` match its registered events."""
         key = self._keys.get(fd)
         wanted = key.events if key is not None else 0
+        started = 0
         for direction in _DIRECTIONS:
             slot = (fd, direction)
             running = slot in self._watchers
@@ -229,9 +225,18 @@ class TrioWaitSelector(selectors.BaseSelector):
                 scope = trio.CancelScope()
                 self._watchers[slot] = scope
                 self._nursery.start_soon(self._watch, fd, direction, scope)
+                started |= direction
             elif not wanted & direction and running:
                 self._watchers.pop(slot).cancel()
                 self._parked.pop(slot, None)
+        if started and key is not None:
+            # A new watcher reports only once Trio has run it, but an fd that
+            # is ready already must show up in the next select(0), as with
+            # epoll: a hosted run can be a single batch, and asyncio re-registers
+            # fds (pause/resume_reading) expecting nothing to be missed.
+            mask = _poll_now([key._replace(events=started)]).get(fd, 0)
+            if mask:
+                self._reported[fd] = self._reported.get(fd, 0) | mask
 
     def _cancel_all_watchers(self) -> None:
         for scope in self._watchers.values():

@@ -59,3 +59,8 @@ class TrioSide:
         # pidfd -> pid of each child process the loop is waiting for.
         self.child_pidfds: dict[int, int] = {}
         self.driver: Driver  # set once the loop's asyncio half exists
+
+    def use_clock(self, clock: trio.abc.Clock) -> None:
+        """Read time from `clock` (what ``loop.time()`` returns, and Trio's deadlines)."""
+        self.clock = clock
+        self.now = clock.current_time

@@ -78,6 +78,11 @@ async def _send_over(
         finally:
             transport.close()
             await client.closed
+            # The server may accept only now (readiness of different fds is
+            # not ordered); wait for its side to see the close too.
+            deadline = loop.time() + 20
+            while not receivers and loop.time() < deadline:
+                await asyncio.sleep(0.005)
             await receivers[0].closed
 
 
