@@ -67,7 +67,8 @@ class AsyncioAsTrio:
     async def __call__(self, *args: Any, **kwargs: Any) -> Any:
         loop = self.loop
         fn = functools.partial(self.wrapped, **kwargs) if kwargs else self.wrapped
-        return await wait_asyncio_future(loop, start_asyncio_task(loop, fn, args))
+        await trio.lowlevel.checkpoint_if_cancelled()
+        return await wait_asyncio_future(loop, start_asyncio_task(loop, fn, args, eager=True))
 
     def __await__(self) -> Generator[Any, None, Any]:
         return self._await().__await__()
@@ -136,9 +137,11 @@ class _AsyncioIteratorAsTrio:
         return self
 
     async def __anext__(self) -> Any:
-        # StopAsyncIteration crosses as the task's exception.
+        # StopAsyncIteration crosses as the task's exception. Eager: an item
+        # that is already buffered comes back without a trip through the driver.
+        await trio.lowlevel.checkpoint_if_cancelled()
         return await wait_asyncio_future(
-            self._loop, start_asyncio_task(self._loop, self._iterator.__anext__, ())
+            self._loop, start_asyncio_task(self._loop, self._iterator.__anext__, (), eager=True)
         )
 
     async def aclose(self) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
+import sys
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import outcome
@@ -32,20 +33,33 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+# asyncio.Task(..., eager_start=True) is new in 3.12.
+_EAGER_TASKS = sys.version_info >= (3, 12)
+
 
 class AsyncioWaiter:
     """A Trio task parked until an asyncio future is done.
 
+    `abort` is the task's abort function: the first cancel request calls
+    `on_cancel` (cancel the future, by default) and the task keeps waiting.
     The loop keeps its waiters so that, should it stop serving first, none is
     left parked forever (`release`).
     """
 
-    __slots__ = ("_raise_cancel", "_task", "_woken")
+    __slots__ = ("_on_cancel", "_raise_cancel", "_task", "_woken")
 
-    def __init__(self, task: trio.lowlevel.Task) -> None:
+    def __init__(self, task: trio.lowlevel.Task, on_cancel: Callable[[], object]) -> None:
         self._task = task
+        self._on_cancel: Callable[[], object] | None = on_cancel
         self._woken = False
         self._raise_cancel: Callable[[], Any] | None = None
+
+    def abort(self, raise_cancel: Callable[[], Any]) -> trio.lowlevel.Abort:
+        self._raise_cancel = raise_cancel
+        on_cancel, self._on_cancel = self._on_cancel, None
+        if on_cancel is not None:
+            on_cancel()
+        return trio.lowlevel.Abort.FAILED
 
     def on_done(self, _: object) -> None:
         self._wake(outcome.Value(None))
@@ -73,28 +87,21 @@ async def wait_asyncio_future(
     """Wait in Trio for `future`, which runs on `loop`; see the module docstring.
 
     When Trio cancels the wait, `on_cancel` is called (default:
-    ``future.cancel``) and the wait goes on until `future` is done.
+    ``future.cancel``) and the wait goes on until `future` is done. A future
+    that is done already costs one schedule point, no cancel point: its work
+    has happened.
     """
     if future.done():
         await trio.lowlevel.cancel_shielded_checkpoint()
         return future.result()
-    waiter = AsyncioWaiter(trio.lowlevel.current_task())
-    cancel_requested = False
-
-    def abort(raise_cancel: Callable[[], Any]) -> trio.lowlevel.Abort:
-        nonlocal cancel_requested
-        waiter._raise_cancel = raise_cancel
-        if not cancel_requested:
-            cancel_requested = True
-            (on_cancel or future.cancel)()
-        return trio.lowlevel.Abort.FAILED
-
-    loop._trio.asyncio_waiters.add(waiter)
+    waiter = AsyncioWaiter(trio.lowlevel.current_task(), on_cancel or future.cancel)
+    waiters = loop._trio.asyncio_waiters
+    waiters.add(waiter)
     future.add_done_callback(waiter.on_done)
     try:
-        await trio.lowlevel.wait_task_rescheduled(abort)
+        await trio.lowlevel.wait_task_rescheduled(waiter.abort)
     finally:
-        loop._trio.asyncio_waiters.discard(waiter)
+        waiters.discard(waiter)
     if future.cancelled() and waiter._raise_cancel is not None:
         waiter._raise_cancel()  # raises trio.Cancelled (or KeyboardInterrupt)
     return future.result()
@@ -104,6 +111,8 @@ def start_asyncio_task(
     loop: EventLoop,
     async_fn: Callable[..., Awaitable[T]],
     args: tuple[Any, ...],
+    *,
+    eager: bool = False,
 ) -> asyncio.Future[T]:
     """Call `async_fn(*args)` in the loop's asyncio context and schedule the result.
 
@@ -111,6 +120,11 @@ def start_asyncio_task(
     asyncio libraries are plain functions that need a running loop. The task
     gets a copy of the caller's context: values set before the call are seen,
     changes made in it do not leak back.
+
+    With `eager` (Python 3.12+, and no task factory set on the loop), the
+    task's first step runs right here, as asyncio's eager tasks do: a
+    coroutine that finishes without suspending never needs the driver, which
+    saves the caller a round trip through Trio's scheduler.
     """
     if loop._trio.driver.exit_requested:
         raise RuntimeError(f"{loop!r} is shutting down")
@@ -128,6 +142,8 @@ def start_asyncio_task(
                     f"returned {awaitable!r}"
                 )
             awaitable = _await(awaitable)
+        if eager and _EAGER_TASKS and loop.get_task_factory() is None:
+            return asyncio.Task(awaitable, loop=loop, context=context, eager_start=True)  # type: ignore[call-arg]
         return loop.create_task(awaitable, context=context)
     finally:
         asyncio_context.leave(saved)
@@ -150,7 +166,8 @@ async def run_asyncio(async_fn: Callable[..., Awaitable[T]], *args: Any) -> T:
             f"{async_fn!r}; use `await aiotrio.aio_as_trio(awaitable)` for that"
         )
     loop = current_loop()
-    future = start_asyncio_task(loop, async_fn, args)
+    await trio.lowlevel.checkpoint_if_cancelled()
+    future = start_asyncio_task(loop, async_fn, args, eager=True)
     return await wait_asyncio_future(loop, future)
 
 

@@ -272,6 +272,7 @@ class Driver:
                 if handle._cancelled:
                     continue
                 handle._run()
+            handle = None  # as _run_once: let the last handle go now
         elif ntodo:
             self._unfinished = self._run_ready(ntodo, budget_end)
         return events + ntodo
@@ -292,6 +293,7 @@ class Driver:
                     if handle._cancelled:
                         continue
                     handle._run()
+                handle = None
             now = perf_counter()
             self._fit_chunk(chunk, now - chunk_started)
             chunk_started = now
@@ -330,3 +332,7 @@ class Driver:
                     )
             finally:
                 loop._current_handle = None
+                # A finished callback's handle (and the task it steps) must
+                # die now: a failed task reports its unretrieved exception
+                # from its finaliser, in the exception handler set right now.
+                handle = None
