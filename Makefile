@@ -4,7 +4,7 @@ READINESS ?= selector trio
 export PYTHONS READINESS
 
 BENCH_PYTHONS ?= 3.11 3.14
-.PHONY: demo test unit lint integration anyio-suite bench
+.PHONY: demo test unit lint integration anyio-suite conformance conformance-baseline bench
 demo:
 	tools/demo.sh
 
@@ -26,3 +26,9 @@ anyio-suite:
 
 bench:
 	PYTHONS="$(BENCH_PYTHONS)" tools/bench.sh
+
+conformance:
+	tools/conformance.sh
+
+conformance-baseline:
+	tools/conformance.sh --baseline

@@ -11,6 +11,7 @@ run() {
 }
 run tools/lint.sh
 run tools/unit.sh
+run tools/conformance.sh
 run tools/integration.sh
 # anyio's own suite takes ~2 minutes per Python: the oldest and newest but one.
 run tools/anyio-suite.sh 3.11
