@@ -198,3 +198,40 @@ aiotrio.run(aiotrio.run_asyncio, main)
 
 def _keep(_: Any) -> None:
     """(Imported names used only by some parametrizations.)"""
+
+
+def test_interrupt_in_the_drivers_own_steps_still_ends_the_block(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A KeyboardInterrupt can land while the driver parks, outside any batch."""
+    from aiotrio import _driver
+
+    real_park = _driver.Driver._park
+    interrupted: list[bool] = []
+
+    async def park_then_interrupt(self: Any, scope: trio.CancelScope) -> None:
+        if not interrupted:
+            interrupted.append(True)
+            raise KeyboardInterrupt
+        await real_park(self, scope)
+
+    monkeypatch.setattr(_driver.Driver, "_park", park_then_interrupt)
+
+    unwound: list[str] = []
+
+    async def aio_work() -> None:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            unwound.append("cancelled at shutdown")
+            raise
+
+    async def main() -> None:
+        async with aiotrio.open_loop() as loop:
+            loop.create_task(aio_work())  # must still be cancelled at shutdown
+            await trio.sleep(10)
+
+    with pytest.raises(KeyboardInterrupt):
+        trio.run(main)
+    assert interrupted
+    assert unwound == ["cancelled at shutdown"]

@@ -25,6 +25,7 @@ import outcome
 import trio
 
 from ._current import current_loop, current_loop_var, running_aiotrio_loop
+from ._trio_side import EAGER_STEP
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
@@ -121,10 +122,11 @@ def start_asyncio_task(
     gets a copy of the caller's context: values set before the call are seen,
     changes made in it do not leak back.
 
-    With `eager` (Python 3.12+, and no task factory set on the loop), the
-    task's first step runs right here, as asyncio's eager tasks do: a
-    coroutine that finishes without suspending never needs the driver, which
-    saves the caller a round trip through Trio's scheduler.
+    With `eager` (and no task factory set on the loop), the task's first step
+    runs right here, as asyncio's eager tasks do (``eager_start``, 3.12+; on
+    3.11 the loop runs the step the new task schedules at once instead of
+    queueing it): a coroutine that finishes without suspending never needs
+    the driver, which saves the caller a round trip through Trio's scheduler.
     """
     if loop._trio.driver.exit_requested:
         raise RuntimeError(f"{loop!r} is shutting down")
@@ -142,8 +144,17 @@ def start_asyncio_task(
                     f"returned {awaitable!r}"
                 )
             awaitable = _await(awaitable)
-        if eager and _EAGER_TASKS and loop.get_task_factory() is None:
-            return asyncio.Task(awaitable, loop=loop, context=context, eager_start=True)  # type: ignore[call-arg]
+        if eager and loop.get_task_factory() is None:
+            if _EAGER_TASKS:
+                return asyncio.Task(awaitable, loop=loop, context=context, eager_start=True)  # type: ignore[call-arg]
+            side = loop._trio  # 3.11: see EAGER_STEP
+            side.intercept_after_eager_step = side.intercept
+            side.intercept = EAGER_STEP
+            try:
+                return loop.create_task(awaitable, context=context)
+            finally:
+                if side.intercept == EAGER_STEP:  # the step was never scheduled
+                    side.intercept = side.intercept_after_eager_step
         return loop.create_task(awaitable, context=context)
     finally:
         asyncio_context.leave(saved)

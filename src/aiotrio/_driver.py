@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 import trio
 
 from ._asyncio_context import AsyncioContext
+from ._trio_side import NOTHING, PARKED
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -137,15 +138,24 @@ class Driver:
         """Serve the loop until it stops (see the class contract)."""
         self._exit_requested = False
         while True:
-            # One long-lived scope carries the park deadline; a fresh scope
-            # is needed only after that deadline has fired.
-            with trio.CancelScope() as scope:
-                self._park_scope = scope
-                try:
-                    await self._serve(scope, hosted)
-                    return
-                finally:
-                    self._park_scope = None
+            try:
+                # One long-lived scope carries the park deadline; a fresh
+                # scope is needed only after that deadline has fired.
+                with trio.CancelScope() as scope:
+                    self._park_scope = scope
+                    try:
+                        await self._serve(scope, hosted)
+                        return
+                    finally:
+                        self._park_scope = None
+            except BaseException as exc:
+                # Raised in the driver's own steps, outside a batch: a
+                # KeyboardInterrupt arriving at that moment, say. Inside
+                # open_loop() the driver must outlive it, or the block's
+                # shutdown would wait for asyncio work nobody runs.
+                if hosted or self.on_fatal is None or isinstance(exc, trio.Cancelled):
+                    raise
+                self.on_fatal(exc)
 
     async def _serve(self, scope: trio.CancelScope, hosted: bool) -> None:
         spins = 0
@@ -169,11 +179,11 @@ class Driver:
         deadline = scheduled[0]._when if scheduled else math.inf
         if scope.deadline != deadline:
             scope.deadline = deadline
-        loop._trio.idle = True
+        loop._trio.intercept = PARKED
         try:
             await self._readiness.wait()
         finally:
-            loop._trio.idle = False
+            loop._trio.intercept = NOTHING
 
     def _batch(self, hosted: bool) -> BatchEnd:
         loop = self._loop

@@ -15,7 +15,7 @@ from ._children import installed_child_watcher, stop_watching_children, watch_ch
 from ._driver import Driver
 from ._readiness import make_readiness
 from ._signals import SignalHandlers
-from ._trio_side import TrioSide
+from ._trio_side import EAGER_STEP, NOTHING, PARKED, TrioSide
 
 if TYPE_CHECKING:
     import collections
@@ -123,8 +123,8 @@ class EventLoop(asyncio.SelectorEventLoop):
         handle = self._call_soon(callback, args, context)
         if handle._source_traceback:
             del handle._source_traceback[-1]
-        if self._trio.idle:
-            self._wake()
+        if self._trio.intercept:
+            self._intercept_scheduled(handle)
         return handle  # type: ignore[no-any-return]
 
     def call_at(
@@ -146,20 +146,34 @@ class EventLoop(asyncio.SelectorEventLoop):
             del timer._source_traceback[-1]
         heappush(self._scheduled, timer)
         timer._scheduled = True
-        if self._trio.idle:
+        if self._trio.intercept == PARKED:
             self._trio.driver.lower_deadline(when)
         return timer  # type: ignore[no-any-return]
 
     def stop(self) -> None:
         """Stop run_forever() after the current iteration (no effect inside open_loop())."""
         self._stopping = True
-        if self._trio.idle:
+        if self._trio.intercept == PARKED:
             self._wake()
 
     def _wake(self) -> None:
         """Wake the parked driver; safe to call when it is not parked."""
-        self._trio.idle = False
+        self._trio.intercept = NOTHING
         self._write_to_self()
+
+    def _intercept_scheduled(self, handle: Any) -> None:
+        if self._trio.intercept == EAGER_STEP:
+            # A task's first step (see bridge.start_asyncio_task): run it now.
+            self._trio.intercept = self._trio.intercept_after_eager_step
+            ready = self._ready
+            if ready and ready[-1] is handle:  # just appended by _call_soon
+                ready.pop()
+                # Task.__init__ registers the task only after this call_soon
+                # returns; eager_start (3.12+) registers it before the step.
+                asyncio.tasks._register_task(handle._callback.__self__)
+                handle._run()
+        else:
+            self._wake()
 
     # -- running -------------------------------------------------------------------
 

@@ -18,6 +18,15 @@ if TYPE_CHECKING:
     from ._signals import SignalHandlers
 
 
+# What EventLoop.call_soon must do besides queueing (TrioSide.intercept).
+NOTHING = 0
+#: The driver is parked: wake it.
+PARKED = 1
+#: Python 3.11's stand-in for asyncio's eager_start (new in 3.12): the next
+#: call_soon is a task's first step; run it at once instead of queueing it.
+EAGER_STEP = 2
+
+
 class TrioSide:
     """Everything a loop needs to live in Trio, as one attribute (``loop._trio``).
 
@@ -33,7 +42,8 @@ class TrioSide:
         "child_pidfds",
         "clock",
         "driver",
-        "idle",
+        "intercept",
+        "intercept_after_eager_step",
         "now",
         "nursery",
         "readiness",
@@ -49,8 +59,11 @@ class TrioSide:
         # run's clock inside open_loop().
         self.clock: trio.abc.Clock = MonotonicClock()
         self.now: Callable[[], float] = time.monotonic
-        # True while the driver is parked and nobody has woken it yet.
-        self.idle = False
+        # NOTHING, PARKED (the driver is parked and nobody has woken it yet)
+        # or EAGER_STEP: read on every call_soon, so one attribute for both.
+        self.intercept = NOTHING
+        # What `intercept` was before an EAGER_STEP, to restore for the step.
+        self.intercept_after_eager_step = NOTHING
         # The nursery bridged Trio tasks start in, while the loop runs in Trio.
         self.nursery: trio.Nursery | None = None
         self.trio_calls: set[TrioCallFuture[Any]] = set()
