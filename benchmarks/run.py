@@ -120,6 +120,14 @@ def source_fingerprint() -> str:
     return digest.hexdigest()[:12]
 
 
+# glibc moves its mmap threshold up the first time a large mmapped block is
+# freed, so whether each 256 KiB recv() buffer costs mmap+mremap+munmap or
+# comes from the heap depends on what the process allocated before: the TCP
+# echo figures of one implementation flipped between 27 and 57 us (64 B) from
+# one worker to the next. Fixed thresholds give every worker the same allocator.
+PINNED_MALLOC = "glibc.malloc.mmap_threshold=1048576:glibc.malloc.trim_threshold=4194304"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", "5")))
@@ -143,7 +151,11 @@ def main() -> None:
     python = f"{sys.version_info[0]}.{sys.version_info[1]}"
     args.out.mkdir(parents=True, exist_ok=True)
     log_path = args.out / f"bench-{python}.log"
-    env = {"BENCH_SCALE": str(args.scale), "PYTHONHASHSEED": "0"}
+    env = {
+        "BENCH_SCALE": str(args.scale),
+        "PYTHONHASHSEED": "0",
+        "GLIBC_TUNABLES": PINNED_MALLOC,
+    }
     print(
         f"Python {python}: benchmarking (worker errors go to {log_path})",
         file=sys.stderr,
