@@ -3,7 +3,8 @@
 # Usage: tools/bench.sh [run.py options]     e.g. tools/bench.sh --quick --only 1,6
 #   PYTHONS="3.11 3.14" (default) picks the interpreters; venvs are .venvs/benchX.Y.
 # Results: benchmarks/results/bench-X.Y.{json,png,log} and benchmarks/results/bench.png,
-# copied to benchmarks/chart.png for the README.
+# copied to benchmarks/chart.png for the README, and benchmarks/results/summary.md,
+# the Markdown table the README shows.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 read -r -a pythons <<< "${PYTHONS:-3.11 3.14}"
@@ -17,3 +18,5 @@ for version in "${pythons[@]}"; do
 done
 "$python" "$here/benchmarks/chart.py" "$results/bench.png" "${jsons[@]}"
 cp "$results/bench.png" "$here/benchmarks/chart.png"
+(cd "$here/benchmarks" && "$python" summary.py "${jsons[@]}") > "$results/summary.md"
+echo "README table: $results/summary.md"

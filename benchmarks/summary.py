@@ -1,0 +1,86 @@
+"""A Markdown summary of one or more runs, for the top-level README.
+
+Usage: python benchmarks/summary.py results/bench-3.11.json results/bench-3.14.json
+
+One row per figure; per Python: the figures of stock asyncio, trio-asyncio
+(where it imports) and aiotrio inside open_loop(), and the ratio aiotrio /
+asyncio under loop_factory and inside open_loop(). Then each run's targets.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from families import FAMILIES
+from impls import AIOTRIO_FACTORY, AIOTRIO_OPEN_LOOP, ASYNCIO, TRIO_ASYNCIO
+from report import format_value
+from targets import ratio_key
+
+
+def _figure(entry: dict[str, Any] | None, impl: str, kind: str) -> str:
+    value = entry["values"].get(impl) if entry else None
+    return format_value(value["median"], kind) if value else "-"
+
+
+def _ratio(entry: dict[str, Any] | None, impl: str, base: str) -> float | None:
+    ratio: float | None = entry["ratios"].get(ratio_key(impl, base)) if entry else None
+    return ratio
+
+
+def _has_peer(run: dict[str, Any]) -> bool:
+    return TRIO_ASYNCIO not in run["meta"]["unavailable"]
+
+
+def _cells(entry: dict[str, Any] | None, kind: str, peer: bool) -> list[str]:
+    factory = _ratio(entry, AIOTRIO_FACTORY, ASYNCIO)
+    open_loop = _ratio(entry, AIOTRIO_OPEN_LOOP, ASYNCIO)
+    both = "-" if factory is None or open_loop is None else f"{factory:.2f} / {open_loop:.2f}"
+    cells = [_figure(entry, ASYNCIO, kind)]
+    if peer:
+        cells.append(_figure(entry, TRIO_ASYNCIO, kind))
+    return [*cells, _figure(entry, AIOTRIO_OPEN_LOOP, kind), both]
+
+
+def render(runs: list[dict[str, Any]]) -> str:
+    pythons = [run["meta"]["python"].rsplit(".", 1)[0] for run in runs]
+    header = ["#", "benchmark"]
+    for python, run in zip(pythons, runs, strict=True):
+        header.append(f"{python} asyncio")
+        if _has_peer(run):
+            header.append(f"{python} trio-asyncio")
+        header += [f"{python} aiotrio", f"{python} ratio"]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for family in FAMILIES:
+        for figure in family.figures:
+            entries = [run["figures"].get(figure.key) for run in runs]
+            if not any(entries):
+                continue
+            row = [str(family.number), figure.label]
+            for run, entry in zip(runs, entries, strict=True):
+                row += _cells(entry, figure.kind, _has_peer(run))
+            lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    for run in runs:
+        checks = run["checks"]
+        met = sum(check["ok"] for check in checks)
+        misses = sorted({check["figure"] for check in checks if not check["ok"]})
+        missed = f"; missed: {', '.join(misses)}" if misses else ""
+        meta = run["meta"]
+        lines.append(
+            f"- Python {meta['python']}: {met} of {len(checks)} targets met{missed}"
+            f" ({meta['rounds']} rounds, load {meta['load_before']:.2f} -> "
+            f"{meta['load_after']:.2f} on {meta['cpus']} CPUs, {meta['date']})."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    runs = [json.loads(Path(path).read_text()) for path in sys.argv[1:]]
+    sys.stdout.write(render(runs))
+
+
+if __name__ == "__main__":
+    main()
