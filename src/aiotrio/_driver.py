@@ -264,7 +264,9 @@ class Driver:
 
         ready = loop._ready
         if scheduled:
-            end_time = loop.time() + loop._clock_resolution
+            # loop.time() without its frame: the driver counts on loop.time()
+            # being the Trio clock anyway (its park deadline is a Trio deadline).
+            end_time = loop._trio.now() + loop._clock_resolution
             while scheduled:
                 handle = scheduled[0]
                 if handle._when >= end_time:
