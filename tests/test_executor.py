@@ -16,7 +16,7 @@ import trio
 import aiotrio
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -86,26 +86,28 @@ def test_executor_errors_propagate(run_aio: Callable[..., Any]) -> None:
     run_aio(main)
 
 
+async def _ticks_during(start: Callable[[asyncio.AbstractEventLoop], Awaitable[object]]) -> int:
+    """How often a Trio task ticked (every 10 ms) while ``await start(loop)`` ran on the loop."""
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await trio.sleep(0.01)
+            ticks += 1
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ticker)
+        loop = aiotrio.current_loop()
+        await aiotrio.run_asyncio(start, loop)
+        nursery.cancel_scope.cancel()
+    return ticks
+
+
 def test_blocking_executor_work_does_not_block_trio() -> None:
     """A Trio task keeps ticking while asyncio waits 0.2 s on a thread."""
-
-    async def main() -> int:
-        ticks = 0
-
-        async def ticker() -> None:
-            nonlocal ticks
-            while True:
-                await trio.sleep(0.01)
-                ticks += 1
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(ticker)
-            loop = aiotrio.current_loop()
-            await aiotrio.run_asyncio(loop.run_in_executor, None, time.sleep, 0.2)
-            nursery.cancel_scope.cancel()
-        return ticks
-
-    assert aiotrio.run(main) >= 10
+    ticks = aiotrio.run(_ticks_during, lambda loop: loop.run_in_executor(None, time.sleep, 0.2))
+    assert ticks >= 10
 
 
 def test_getaddrinfo_and_getnameinfo(run_aio: Callable[..., Any]) -> None:
@@ -131,20 +133,4 @@ def test_getaddrinfo_does_not_block_trio(monkeypatch: pytest.MonkeyPatch) -> Non
 
     monkeypatch.setattr(socket, "getaddrinfo", slow_getaddrinfo)
 
-    async def main() -> int:
-        ticks = 0
-
-        async def ticker() -> None:
-            nonlocal ticks
-            while True:
-                await trio.sleep(0.01)
-                ticks += 1
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(ticker)
-            loop = aiotrio.current_loop()
-            await aiotrio.run_asyncio(loop.getaddrinfo, "127.0.0.1", 80)
-            nursery.cancel_scope.cancel()
-        return ticks
-
-    assert aiotrio.run(main) >= 10
+    assert aiotrio.run(_ticks_during, lambda loop: loop.getaddrinfo("127.0.0.1", 80)) >= 10

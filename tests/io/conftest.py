@@ -1,4 +1,5 @@
-"""Shared fixtures for the I/O tests: certificates, short socket paths, stock-loop references."""
+"""Shared fixtures for the I/O tests: certificates, short socket paths, stock-loop references,
+line-echo stream handlers."""
 
 from __future__ import annotations
 
@@ -59,3 +60,27 @@ def run_stock(async_fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
 
 
 IS_LINUX = sys.platform.startswith("linux")
+
+
+async def _answer_lines(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    answer: Callable[[bytes], bytes],
+) -> None:
+    try:
+        while line := await reader.readline():
+            writer.write(answer(line))
+            await writer.drain()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def echo_lines(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A stream handler: send each line back as it is until EOF, then close."""
+    await _answer_lines(reader, writer, bytes)
+
+
+async def upper_echo_lines(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A stream handler: send each line back upper-cased until EOF, then close."""
+    await _answer_lines(reader, writer, bytes.upper)

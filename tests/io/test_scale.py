@@ -13,7 +13,7 @@ import trio
 import aiotrio
 
 from ..conftest import READINESS
-from .conftest import LOCALHOST
+from .conftest import LOCALHOST, echo_lines
 
 CLIENTS = 1000
 # Each client costs two sockets; the rest covers the listener, the loop, Trio and pytest.
@@ -31,19 +31,9 @@ def enough_fds() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (FDS_NEEDED, hard))
 
 
-async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while line := await reader.readline():
-            writer.write(line)
-            await writer.drain()
-    finally:
-        writer.close()
-        await writer.wait_closed()
-
-
 async def _asyncio_side() -> dict[str, int]:
     """Connect every client first, then have each one talk: all of them are open at once."""
-    server = await asyncio.start_server(_serve, LOCALHOST, 0, backlog=CLIENTS)
+    server = await asyncio.start_server(echo_lines, LOCALHOST, 0, backlog=CLIENTS)
     port = server.sockets[0].getsockname()[1]
     all_connected = asyncio.Event()
     connected = 0

@@ -10,20 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .conftest import LOCALHOST
+from .conftest import LOCALHOST, echo_lines
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-
-async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while line := await reader.readline():
-            writer.write(line)
-            await writer.drain()
-    finally:
-        writer.close()
-        await writer.wait_closed()
 
 
 async def _round_trip(host: str, port: int, message: bytes, **kwargs: Any) -> bytes:
@@ -108,7 +98,7 @@ class Accepted:
 
 def test_stream_echo_server_and_clients(run_aio: Callable[..., Any]) -> None:
     async def main() -> list[bytes]:
-        server = await asyncio.start_server(_echo, LOCALHOST, 0)
+        server = await asyncio.start_server(echo_lines, LOCALHOST, 0)
         async with server:
             port = _port(server)
             return list(
@@ -303,7 +293,7 @@ def test_stream_reader_limit_pauses_the_transport(run_aio: Callable[..., Any]) -
 
 def test_extra_info(run_aio: Callable[..., Any]) -> None:
     async def main() -> dict[str, object]:
-        server = await asyncio.start_server(_echo, LOCALHOST, 0)
+        server = await asyncio.start_server(echo_lines, LOCALHOST, 0)
         async with server:
             _, writer = await asyncio.open_connection(LOCALHOST, _port(server))
             sock = writer.get_extra_info("socket")
@@ -517,7 +507,7 @@ def test_create_connection_argument_errors(run_aio: Callable[..., Any]) -> None:
 
 def test_create_server_on_several_hosts(run_aio: Callable[..., Any]) -> None:
     async def main() -> tuple[list[str], list[bytes]]:
-        server = await asyncio.start_server(_echo, ["127.0.0.1", "127.0.0.2"], 0)
+        server = await asyncio.start_server(echo_lines, ["127.0.0.1", "127.0.0.2"], 0)
         async with server:
             # Port 0: each host gets a port of its own.
             addresses = sorted(sock.getsockname() for sock in server.sockets)
@@ -529,10 +519,10 @@ def test_create_server_on_several_hosts(run_aio: Callable[..., Any]) -> None:
 
 def test_create_server_reuse_port(run_aio: Callable[..., Any]) -> None:
     async def main() -> tuple[int, bytes, bytes]:
-        first = await asyncio.start_server(_echo, LOCALHOST, 0, reuse_port=True)
+        first = await asyncio.start_server(echo_lines, LOCALHOST, 0, reuse_port=True)
         async with first:
             port = _port(first)
-            second = await asyncio.start_server(_echo, LOCALHOST, port, reuse_port=True)
+            second = await asyncio.start_server(echo_lines, LOCALHOST, port, reuse_port=True)
             async with second:
                 assert second.sockets[0].getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)
                 same_port = _port(second) - port
@@ -545,7 +535,7 @@ def test_create_server_reuse_port(run_aio: Callable[..., Any]) -> None:
 
 def test_start_serving_false_defers_listening(run_aio: Callable[..., Any]) -> None:
     async def main() -> tuple[bool, str, bool, bytes]:
-        server = await asyncio.start_server(_echo, LOCALHOST, 0, start_serving=False)
+        server = await asyncio.start_server(echo_lines, LOCALHOST, 0, start_serving=False)
         async with server:
             before = server.is_serving()
             try:  # bound, not yet listening
@@ -563,7 +553,7 @@ def test_start_serving_false_defers_listening(run_aio: Callable[..., Any]) -> No
 
 def test_serve_forever_until_closed(run_aio: Callable[..., Any]) -> None:
     async def main() -> tuple[bytes, bool, bool]:
-        server = await asyncio.start_server(_echo, LOCALHOST, 0, start_serving=False)
+        server = await asyncio.start_server(echo_lines, LOCALHOST, 0, start_serving=False)
         serving = asyncio.ensure_future(server.serve_forever())
         await asyncio.sleep(0)
         reply = await _round_trip(LOCALHOST, _port(server), b"forever")
@@ -578,7 +568,7 @@ def test_serve_forever_until_closed(run_aio: Callable[..., Any]) -> None:
 
 def test_cancelling_serve_forever_closes_the_server(run_aio: Callable[..., Any]) -> None:
     async def main() -> tuple[bool, bool]:
-        server = await asyncio.start_server(_echo, LOCALHOST, 0)
+        server = await asyncio.start_server(echo_lines, LOCALHOST, 0)
         serving = asyncio.ensure_future(server.serve_forever())
         await asyncio.sleep(0.01)
         port = _port(server)
@@ -601,7 +591,7 @@ def test_cancelling_serve_forever_closes_the_server(run_aio: Callable[..., Any])
 )
 def test_wait_closed_waits_for_open_connections(run_aio: Callable[..., Any]) -> None:
     async def main() -> tuple[bool, bool]:
-        server = await asyncio.start_server(_echo, LOCALHOST, 0)
+        server = await asyncio.start_server(echo_lines, LOCALHOST, 0)
         reader, writer = await asyncio.open_connection(LOCALHOST, _port(server))
         writer.write(b"ping\n")
         await reader.readline()
@@ -620,7 +610,7 @@ def test_wait_closed_waits_for_open_connections(run_aio: Callable[..., Any]) -> 
 @pytest.mark.skipif(sys.version_info < (3, 13), reason="Server.close_clients is new in 3.13")
 def test_close_clients(run_aio: Callable[..., Any]) -> None:
     async def main() -> list[bytes]:
-        server = await asyncio.start_server(_echo, LOCALHOST, 0)
+        server = await asyncio.start_server(echo_lines, LOCALHOST, 0)
         clients = [await asyncio.open_connection(LOCALHOST, _port(server)) for _ in range(3)]
         for reader, writer in clients:
             writer.write(b"hi\n")
@@ -678,12 +668,12 @@ def test_connect_accepted_socket(run_aio: Callable[..., Any]) -> None:
 
 def test_server_close_leaves_the_port_free_and_context_manager(run_aio: Callable[..., Any]) -> None:
     async def main() -> tuple[bool, bool]:
-        server = await asyncio.start_server(_echo, LOCALHOST, 0)
+        server = await asyncio.start_server(echo_lines, LOCALHOST, 0)
         port = _port(server)
         async with server:
             serving = server.is_serving()
         await server.wait_closed()
-        again = await asyncio.start_server(_echo, LOCALHOST, port)  # SO_REUSEADDR is set
+        again = await asyncio.start_server(echo_lines, LOCALHOST, port)  # SO_REUSEADDR is set
         async with again:
             return serving, again.is_serving()
 

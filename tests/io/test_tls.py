@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ..conftest import READINESS
-from .conftest import LOCALHOST
+from .conftest import LOCALHOST, upper_echo_lines
 from .test_streams_servers import Accepted, Collector
 
 if TYPE_CHECKING:
@@ -27,21 +27,11 @@ if TYPE_CHECKING:
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-async def _upper_echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while line := await reader.readline():
-            writer.write(line.upper())
-            await writer.drain()
-    finally:
-        writer.close()
-        await writer.wait_closed()
-
-
 def test_tls_streams_and_extra_info(
     run_aio: Callable[..., Any], server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext
 ) -> None:
     async def main() -> dict[str, object]:
-        server = await asyncio.start_server(_upper_echo, LOCALHOST, 0, ssl=server_ctx)
+        server = await asyncio.start_server(upper_echo_lines, LOCALHOST, 0, ssl=server_ctx)
         async with server:
             port = server.sockets[0].getsockname()[1]
             reader, writer = await asyncio.open_connection(
@@ -124,7 +114,7 @@ def test_failed_verification_raises_cert_verification_error(
     problem: str,
 ) -> None:
     async def main() -> tuple[int, bytes]:
-        server = await asyncio.start_server(_upper_echo, LOCALHOST, 0, ssl=server_ctx)
+        server = await asyncio.start_server(upper_echo_lines, LOCALHOST, 0, ssl=server_ctx)
         async with server:
             port = server.sockets[0].getsockname()[1]
             if problem == "untrusted CA":
@@ -162,7 +152,7 @@ def test_start_tls_client_side_with_loop_start_tls(
         writer.write(b"GO AHEAD\n")
         await writer.drain()
         await writer.start_tls(server_ctx)
-        await _upper_echo(reader, writer)
+        await upper_echo_lines(reader, writer)
 
     async def main() -> tuple[bytes, str, bytes]:
         loop = asyncio.get_running_loop()

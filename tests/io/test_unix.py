@@ -11,22 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .conftest import IS_LINUX
+from .conftest import IS_LINUX, upper_echo_lines
 from .test_streams_servers import Accepted, Collector, EchoProtocol
 
 if TYPE_CHECKING:
     import ssl
     from collections.abc import Callable
-
-
-async def _upper_echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while line := await reader.readline():
-            writer.write(line.upper())
-            await writer.drain()
-    finally:
-        writer.close()
-        await writer.wait_closed()
 
 
 async def _ask(path: str, message: bytes, **kwargs: Any) -> bytes:
@@ -43,7 +33,7 @@ def test_stream_server_and_clients_on_a_path(run_aio: Callable[..., Any], sock_d
     path = os.path.join(sock_dir, "s")
 
     async def main() -> tuple[list[bytes], bool]:
-        server = await asyncio.start_unix_server(_upper_echo, path)
+        server = await asyncio.start_unix_server(upper_echo_lines, path)
         async with server:
             replies = await asyncio.gather(*(_ask(path, b"unix %d" % i) for i in range(5)))
             return list(replies), server.sockets[0].getsockname() == path
@@ -95,7 +85,7 @@ def test_server_replaces_a_stale_socket_file(run_aio: Callable[..., Any], sock_d
         dead.bind(path)
 
     async def main() -> bytes:
-        server = await asyncio.start_unix_server(_upper_echo, path)
+        server = await asyncio.start_unix_server(upper_echo_lines, path)
         async with server:
             return await _ask(path, b"fresh")
 
@@ -107,7 +97,7 @@ def test_abstract_names(run_aio: Callable[..., Any]) -> None:
     name = f"\0aiotrio-test-{os.getpid()}"
 
     async def main() -> tuple[bytes, object]:
-        server = await asyncio.start_unix_server(_upper_echo, name)
+        server = await asyncio.start_unix_server(upper_echo_lines, name)
         async with server:
             reply = await _ask(name, b"abstract")
             return reply, server.sockets[0].getsockname()
@@ -124,7 +114,7 @@ def test_cleanup_socket(run_aio: Callable[..., Any], sock_dir: str, cleanup: boo
 
     async def main() -> tuple[bool, bool]:
         server = await asyncio.start_unix_server(
-            _upper_echo,
+            upper_echo_lines,
             path,
             cleanup_socket=cleanup,
         )
@@ -145,7 +135,7 @@ def test_socket_file_replaced_by_someone_else_is_not_removed(
     path = os.path.join(sock_dir, "r")
 
     async def main() -> bool:
-        server = await asyncio.start_unix_server(_upper_echo, path)
+        server = await asyncio.start_unix_server(upper_echo_lines, path)
         os.unlink(path)
         with open(path, "w") as replacement:
             replacement.write("not a socket")
@@ -165,7 +155,7 @@ def test_unix_tls(
     path = os.path.join(sock_dir, "t")
 
     async def main() -> bytes:
-        server = await asyncio.start_unix_server(_upper_echo, path, ssl=server_ctx)
+        server = await asyncio.start_unix_server(upper_echo_lines, path, ssl=server_ctx)
         async with server:
             return await _ask(path, b"tls over unix", ssl=client_ctx, server_hostname="localhost")
 
