@@ -15,6 +15,7 @@ import asyncio
 import gc
 import logging
 import re
+import ssl
 import sys
 import warnings
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
+import trustme
 
 import aiotrio
 
@@ -126,3 +128,14 @@ async def wait_asyncio_event(event: asyncio.Event, timeout: float = 5.0) -> None
     """Wait from Trio until an asyncio Event is set (fails after `timeout`)."""
     with trio.fail_after(timeout):
         await aiotrio.run_asyncio(event.wait)
+
+
+def loopback_tls_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(server, client) TLS contexts: a new trustme CA's certificate for 127.0.0.1, which the
+    client trusts."""
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    return server_context, client_context

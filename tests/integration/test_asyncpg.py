@@ -10,7 +10,6 @@ import json
 import warnings
 
 import asyncpg  # type: ignore[import-untyped]  # no stubs or py.typed
-import pytest
 import trio
 
 import aiotrio

@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import ssl
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import anyio
 import h11
 import httpx
 import sniffio
 import trio
-import trustme
 
 from aiotrio import aio_as_trio, run_asyncio
 
-from ._harness import run, trio_heartbeat
+from ._harness import loopback_tls_contexts, run, trio_heartbeat
+
+if TYPE_CHECKING:
+    import ssl
 
 
 @dataclass
@@ -144,11 +146,7 @@ def test_httpx_from_asyncio_and_trio_side_by_side() -> None:
 
 
 def test_httpx_streaming_tls_timeout_and_cancellation() -> None:
-    ca = trustme.CA()
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(server_context)
-    client_context = ssl.create_default_context()
-    ca.configure_trust(client_context)
+    server_context, client_context = loopback_tls_contexts()
 
     async def main() -> None:
         log = ServerLog()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
 import redis.asyncio as aioredis
 import trio
 from redis.exceptions import WatchError

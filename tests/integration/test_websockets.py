@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import ssl
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import trio
-import trustme
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
 from aiotrio import aio_as_trio, run_asyncio
 
-from ._harness import run, trio_heartbeat, wait_asyncio_event
+from ._harness import loopback_tls_contexts, run, trio_heartbeat, wait_asyncio_event
+
+if TYPE_CHECKING:
+    import ssl
 
 
 @dataclass
@@ -144,11 +146,7 @@ def test_close_codes_both_ways() -> None:
 
 
 def test_tls_and_many_clients_from_trio_tasks() -> None:
-    ca = trustme.CA()
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(server_context)
-    client_context = ssl.create_default_context()
-    ca.configure_trust(client_context)
+    server_context, client_context = loopback_tls_contexts()
 
     async def main() -> None:
         seen = Seen()
