@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ._bridge import (
-    TrioCallFuture,
     run_coroutine_on,
     start_asyncio_task,
     start_trio_call,
@@ -35,6 +34,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Generator
     from types import TracebackType
 
+    from ._bridges import TrioCallFuture
     from ._loop import EventLoop
 
 

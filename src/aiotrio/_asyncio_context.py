@@ -8,18 +8,17 @@ there belong to the loop. Between batches the thread must look like Trio again.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sniffio
 
+from ._asyncio_internals import get_running_loop_or_none, set_running_loop
+
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import Callable
 
-# asyncio.events' functions are looked up at each use, as BaseEventLoop does:
-# code may swap them (for the pure-Python versions, say) after import.
-_events = asyncio.events
 _sniffio_local = sniffio.thread_local
 _get_asyncgen_hooks = sys.get_asyncgen_hooks
 _set_asyncgen_hooks = sys.set_asyncgen_hooks
@@ -55,9 +54,9 @@ class AsyncioContext:
 
     def enter(self) -> SavedThreadState:
         saved = SavedThreadState(
-            _events._get_running_loop(), _sniffio_local.name, _get_asyncgen_hooks()
+            get_running_loop_or_none(), _sniffio_local.name, _get_asyncgen_hooks()
         )
-        _events._set_running_loop(self._loop)
+        set_running_loop(self._loop)
         _sniffio_local.name = "asyncio"
         _set_asyncgen_hooks(self._firstiter, self._finalizer)
         return saved
@@ -66,4 +65,4 @@ class AsyncioContext:
     def leave(saved: SavedThreadState) -> None:
         _set_asyncgen_hooks(*saved.asyncgen_hooks)
         _sniffio_local.name = saved.async_library
-        _events._set_running_loop(saved.running_loop)
+        set_running_loop(saved.running_loop)

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
+from ._asyncio_internals import event_loop_policy, get_running_loop_or_none, policy_thread_state
 from ._loop import EventLoop
+from ._loop_var import current_loop_var
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-#: Set by open_loop() for its block, and in every Trio task run_trio() starts.
-current_loop_var: ContextVar[EventLoop | None] = ContextVar("aiotrio_current_loop", default=None)
 
 
 def current_loop() -> EventLoop:
@@ -28,7 +26,7 @@ def current_loop() -> EventLoop:
     loop = current_loop_var.get()
     if loop is not None:
         return loop
-    running = asyncio.events._get_running_loop()
+    running = get_running_loop_or_none()
     if isinstance(running, EventLoop):
         return running
     raise RuntimeError(
@@ -55,9 +53,7 @@ def make_current_event_loop(loop: EventLoop) -> Callable[[], None]:
     so nothing changes after the block), unless another loop has replaced
     ours meanwhile (side-by-side blocks: the newest one stays current).
     """
-    get_policy = getattr(asyncio.events, "_get_event_loop_policy", None)
-    policy = get_policy() if get_policy is not None else asyncio.get_event_loop_policy()
-    local = getattr(policy, "_local", None)
+    local = policy_thread_state(event_loop_policy())
     previous = getattr(local, "_loop", None)
     previous_set_called = getattr(local, "_set_called", None)
     asyncio.set_event_loop(loop)

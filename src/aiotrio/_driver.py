@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import enum
 import math
-from asyncio import base_events
 from heapq import heapify, heappop
 from time import perf_counter
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from ._asyncio_context import AsyncioContext
-from ._trio_side import NOTHING, PARKED
+from ._asyncio_internals import (
+    MIN_CANCELLED_TIMER_HANDLES_FRACTION,
+    MIN_SCHEDULED_TIMER_HANDLES,
+    format_handle,
+    slow_callback_logger,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -38,8 +42,8 @@ _MAX_CHUNK = 32
 _EXIT_DRAIN_ITERATIONS = 100
 
 # asyncio's thresholds for purging cancelled timers from the heap.
-_MIN_SCHEDULED: int = cast("Any", base_events)._MIN_SCHEDULED_TIMER_HANDLES
-_MIN_CANCELLED_FRACTION: float = cast("Any", base_events)._MIN_CANCELLED_TIMER_HANDLES_FRACTION
+_MIN_SCHEDULED = MIN_SCHEDULED_TIMER_HANDLES
+_MIN_CANCELLED_FRACTION = MIN_CANCELLED_TIMER_HANDLES_FRACTION
 
 
 # Trio checkpoints an idle driver takes before parking. A Trio task about to
@@ -76,17 +80,22 @@ class Driver:
       do (after `_SPINS_BEFORE_PARKING` more checkpoints) it parks until I/O is
       ready, the earliest timer is due, or the loop's self-pipe is written
       (`EventLoop._wake`).
-    - With ``hosted=True`` (``run_forever``) the driver returns after the
-      iteration in which ``loop.stop()`` was seen, as asyncio does; otherwise
-      (``open_loop``) it serves until `request_exit` and the ready queue is
-      drained (at most `_EXIT_DRAIN_ITERATIONS` more iterations).
-      Exceptions that escape callbacks (KeyboardInterrupt, SystemExit)
-      propagate when hosted, and go to `on_fatal` otherwise.
+    - With ``returns_on_stop`` (``run_forever``) the driver returns after
+      the iteration in which ``loop.stop()`` was seen, as asyncio does;
+      otherwise (``open_loop``) ``loop.stop()`` is ignored and it serves until
+      `request_exit` and the ready queue is drained (at most
+      `_EXIT_DRAIN_ITERATIONS` more iterations). Exceptions that escape
+      callbacks (KeyboardInterrupt, SystemExit) go to `on_fatal` if given,
+      and propagate otherwise.
+
+    The code that copies CPython's (`_iterate`, `_run_ready_debug`) says so:
+    ``tests/test_cpython_origins.py`` fails when the original changes.
     """
 
     def __init__(self, loop: EventLoop, readiness: Readiness) -> None:
         self._fairness_interval = FAIRNESS_INTERVAL
-        self.on_fatal: Callable[[BaseException], None] | None = None
+        self._on_fatal: Callable[[BaseException], None] | None = None
+        self._returns_on_stop = True
         self._loop = loop
         self._readiness = readiness
         self._context = AsyncioContext(
@@ -100,6 +109,7 @@ class Driver:
         self._chunk_time = FAIRNESS_INTERVAL / 4
         self._exit_requested = False
         self._iterations_since_exit_request = 0
+        self._running = False
         self._park_scope: trio.CancelScope | None = None
 
     @property
@@ -119,11 +129,16 @@ class Driver:
         return self._context
 
     @property
+    def is_running(self) -> bool:
+        """Whether `run` is serving the loop now."""
+        return self._running
+
+    @property
     def exit_requested(self) -> bool:
         return self._exit_requested
 
     def request_exit(self) -> None:
-        """Ask a non-hosted driver to return once the ready queue is drained."""
+        """Ask the driver to return once the ready queue is drained."""
         self._exit_requested = True
         self._iterations_since_exit_request = 0
         self._loop._wake()
@@ -134,9 +149,24 @@ class Driver:
         if scope is not None and when < scope.deadline:
             scope.deadline = when
 
-    async def run(self, *, hosted: bool) -> None:
+    async def run(
+        self,
+        *,
+        returns_on_stop: bool,
+        on_fatal: Callable[[BaseException], None] | None = None,
+    ) -> None:
         """Serve the loop until it stops (see the class contract)."""
         self._exit_requested = False
+        self._returns_on_stop = returns_on_stop
+        self._on_fatal = on_fatal
+        self._running = True
+        try:
+            await self._serve_until_stopped()
+        finally:
+            self._running = False
+
+    async def _serve_until_stopped(self) -> None:
+        on_fatal = self._on_fatal
         while True:
             try:
                 # One long-lived scope carries the park deadline; a fresh
@@ -144,7 +174,7 @@ class Driver:
                 with trio.CancelScope() as scope:
                     self._park_scope = scope
                     try:
-                        await self._serve(scope, hosted)
+                        await self._serve(scope)
                         return
                     finally:
                         self._park_scope = None
@@ -153,14 +183,14 @@ class Driver:
                 # KeyboardInterrupt arriving at that moment, say. Inside
                 # open_loop() the driver must outlive it, or the block's
                 # shutdown would wait for asyncio work nobody runs.
-                if hosted or self.on_fatal is None or isinstance(exc, trio.Cancelled):
+                if on_fatal is None or isinstance(exc, trio.Cancelled):
                     raise
-                self.on_fatal(exc)
+                on_fatal(exc)
 
-    async def _serve(self, scope: trio.CancelScope, hosted: bool) -> None:
+    async def _serve(self, scope: trio.CancelScope) -> None:
         spins = 0
         while True:
-            end = self._batch(hosted)
+            end = self._batch()
             if end is BatchEnd.STOPPED:
                 return
             if end is not BatchEnd.IDLE:
@@ -179,13 +209,14 @@ class Driver:
         deadline = scheduled[0]._when if scheduled else math.inf
         if scope.deadline != deadline:
             scope.deadline = deadline
-        loop._trio.intercept = PARKED
+        side = loop._trio
+        side.mark_parked()
         try:
             await self._readiness.wait()
         finally:
-            loop._trio.intercept = NOTHING
+            side.mark_awake()
 
-    def _batch(self, hosted: bool) -> BatchEnd:
+    def _batch(self) -> BatchEnd:
         loop = self._loop
         context = self._context
         saved = context.enter()
@@ -206,7 +237,7 @@ class Driver:
                 if self._unfinished:
                     return BatchEnd.BUSY
                 if loop._stopping:
-                    if hosted:
+                    if self._returns_on_stop:
                         return BatchEnd.STOPPED
                     loop._stopping = False  # open_loop() owns the loop's lifetime
                 if self._exit_requested:
@@ -228,15 +259,19 @@ class Driver:
                 if now >= budget_end:
                     return BatchEnd.BUSY
         except BaseException as exc:
-            if hosted or self.on_fatal is None:
+            if self._on_fatal is None:
                 raise
-            self.on_fatal(exc)
+            self._on_fatal(exc)
             return BatchEnd.BUSY
         finally:
             context.leave(saved)
 
     def _iterate(self, budget_end: float) -> int:
-        """One iteration; returns how many events and callbacks it found."""
+        """One iteration; returns how many events and callbacks it found.
+
+        Adapted from CPython's ``BaseEventLoop._run_once`` (Lib/asyncio/base_events.py,
+        3.11-3.15): same steps and order, a non-blocking poll, chunked callbacks.
+        """
         loop = self._loop
         scheduled = loop._scheduled
         count = len(scheduled)
@@ -322,7 +357,10 @@ class Driver:
             self._chunk = grown if grown < _MAX_CHUNK else _MAX_CHUNK
 
     def _run_ready_debug(self, chunk: int) -> None:
-        """As `_run_ready`, with asyncio's slow-callback warning."""
+        """As `_run_ready`, with asyncio's slow-callback warning.
+
+        Adapted from the debug branch of CPython's ``BaseEventLoop._run_once``.
+        """
         loop = self._loop
         popleft = loop._ready.popleft
         for _ in range(chunk):
@@ -335,12 +373,8 @@ class Driver:
                 handle._run()
                 dt = loop.time() - t0
                 if dt >= loop.slow_callback_duration:
-                    # Looked up on base_events so tests that patch it see us.
-                    events_module = cast("Any", base_events)
-                    events_module.logger.warning(
-                        "Executing %s took %.3f seconds",
-                        events_module._format_handle(handle),
-                        dt,
+                    slow_callback_logger().warning(
+                        "Executing %s took %.3f seconds", format_handle(handle), dt
                     )
             finally:
                 loop._current_handle = None

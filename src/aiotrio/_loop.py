@@ -3,30 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from asyncio import unix_events
 from heapq import heappush
 from typing import TYPE_CHECKING, Any, TypeVarTuple, Unpack
 
-import trio
-
-from . import _hosting
-from ._children import installed_child_watcher, stop_watching_children, watch_child
+from . import _serve
+from ._asyncio_internals import (
+    SelectorLoopInternals,
+    UnixSubprocessTransport,
+    installed_child_watcher,
+)
 from ._driver import Driver
+from ._eager_step import run_eager_step
 from ._readiness import make_readiness
-from ._signals import SignalHandlers
-from ._trio_side import EAGER_STEP, NOTHING, PARKED, TrioSide
+from ._trio_side import EAGER_STEP, PARKED, TrioSide
 
 if TYPE_CHECKING:
-    import collections
     import contextvars
-    import selectors
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
+
+    import trio
 
 _Ts = TypeVarTuple("_Ts")
 
 
-class EventLoop(asyncio.SelectorEventLoop):
+class EventLoop(SelectorLoopInternals):
     """An asyncio event loop hosted on Trio.
 
     It is asyncio's own selector loop (so transports, servers, TLS, pipes and
@@ -46,44 +48,6 @@ class EventLoop(asyncio.SelectorEventLoop):
     used instead.
     """
 
-    # asyncio's private state and methods this module and the driver use,
-    # declared for mypy (typeshed leaves them out); handles are Any for the
-    # same reason: their private fields are what the driver works with.
-    _ready: collections.deque[Any]
-    _scheduled: list[Any]
-    _timer_cancelled_count: int
-    _clock_resolution: float
-    _stopping: bool
-    _debug: bool
-    _current_handle: asyncio.Handle | None
-    _thread_id: int | None
-    _selector: selectors.BaseSelector
-    _closed: bool
-
-    if TYPE_CHECKING:
-
-        def _check_closed(self) -> None: ...
-        def _check_running(self) -> None: ...
-        def _check_thread(self) -> None: ...
-        def _check_callback(self, callback: object, method: str) -> None: ...
-        def _call_soon(
-            self,
-            callback: Callable[..., object],
-            args: tuple[Any, ...],
-            context: contextvars.Context | None,
-        ) -> Any: ...
-        def _write_to_self(self) -> None: ...
-        def _set_coroutine_origin_tracking(self, enabled: bool) -> None: ...
-        def _process_events(self, event_list: Any) -> None: ...
-        def _asyncgen_firstiter_hook(self, agen: Any) -> None: ...
-        def _asyncgen_finalizer_hook(self, agen: Any) -> None: ...
-        def _check_signal(self, sig: int) -> None: ...
-        def _handle_signal(self, sig: int) -> None: ...
-        def _add_reader(self, fd: int, callback: Callable[..., object], *args: Any) -> Any: ...
-        def _remove_reader(self, fd: int) -> bool: ...
-
-    _signal_handlers: dict[int, asyncio.Handle]
-
     def __init__(
         self, *, readiness: str | None = None, clock: trio.abc.Clock | None = None
     ) -> None:
@@ -91,7 +55,7 @@ class EventLoop(asyncio.SelectorEventLoop):
         # its __del__ must not try to close a half-built loop.
         self._closed = True
         backend = make_readiness(readiness)
-        self._trio = TrioSide(backend, SignalHandlers(self))
+        self._trio = TrioSide(self, backend)
         if clock is not None:
             self._trio.use_clock(clock)
         super().__init__(backend.selector)
@@ -108,7 +72,7 @@ class EventLoop(asyncio.SelectorEventLoop):
         """The loop's clock: Trio's clock inside open_loop(), time.monotonic() hosted."""
         return self._trio.now()
 
-    def call_soon(
+    def call_soon(  # adapted from CPython's BaseEventLoop.call_soon (3.11-3.15)
         self,
         callback: Callable[[Unpack[_Ts]], object],
         *args: *_Ts,
@@ -127,7 +91,7 @@ class EventLoop(asyncio.SelectorEventLoop):
             self._intercept_scheduled(handle)
         return handle  # type: ignore[no-any-return]
 
-    def call_at(
+    def call_at(  # adapted from CPython's BaseEventLoop.call_at (3.11-3.15)
         self,
         when: float,
         callback: Callable[[Unpack[_Ts]], object],
@@ -158,20 +122,13 @@ class EventLoop(asyncio.SelectorEventLoop):
 
     def _wake(self) -> None:
         """Wake the parked driver; safe to call when it is not parked."""
-        self._trio.intercept = NOTHING
+        self._trio.mark_awake()
         self._write_to_self()
 
     def _intercept_scheduled(self, handle: Any) -> None:
         if self._trio.intercept == EAGER_STEP:
-            # A task's first step (see bridge.start_asyncio_task): run it now.
-            self._trio.intercept = self._trio.intercept_after_eager_step
-            ready = self._ready
-            if ready and ready[-1] is handle:  # just appended by _call_soon
-                ready.pop()
-                # Task.__init__ registers the task only after this call_soon
-                # returns; eager_start (3.12+) registers it before the step.
-                asyncio.tasks._register_task(handle._callback.__self__)
-                handle._run()
+            self._trio.take_eager_step()
+            run_eager_step(self, handle)
         else:
             self._wake()
 
@@ -181,12 +138,21 @@ class EventLoop(asyncio.SelectorEventLoop):
         """Run until stop() is called, hosting the driver in a trio.run of its own."""
         self._check_closed()
         self._check_running()
-        self._set_coroutine_origin_tracking(self._debug)
-        self._thread_id = threading.get_ident()
         try:
-            _hosting.run_hosted(self)
+            with self._running_in_this_thread():
+                _serve.run_hosted(self)
         finally:
             self._stopping = False
+
+    @contextlib.contextmanager
+    def _running_in_this_thread(self) -> Iterator[None]:
+        """asyncio's "running" state (is_running(), thread checks, origin tracking)
+        for as long as the driver serves, in whatever mode."""
+        self._thread_id = threading.get_ident()
+        self._set_coroutine_origin_tracking(self._debug)
+        try:
+            yield
+        finally:
             self._thread_id = None
             self._set_coroutine_origin_tracking(False)
 
@@ -194,7 +160,7 @@ class EventLoop(asyncio.SelectorEventLoop):
         if self.is_running():
             raise RuntimeError("Cannot close a running event loop")
         if not self.is_closed():
-            stop_watching_children(self)
+            self._trio.children.close()
             self._trio.readiness.detach()
         super().close()
 
@@ -210,6 +176,8 @@ class EventLoop(asyncio.SelectorEventLoop):
         """As asyncio's; the handler that was there before is restored."""
         return self._trio.signals.remove(sig)
 
+    # Adapted from CPython's _UnixSelectorEventLoop._make_subprocess_transport
+    # (Lib/asyncio/unix_events.py, 3.14), with the child watcher replaced.
     async def _make_subprocess_transport(  # noqa: PLR0917 (asyncio's signature)
         self,
         protocol: asyncio.SubprocessProtocol,
@@ -229,7 +197,7 @@ class EventLoop(asyncio.SelectorEventLoop):
             )
         # asyncio's, with its child watcher replaced by aiotrio's own waiting.
         waiter = self.create_future()
-        transport = unix_events._UnixSubprocessTransport(  # type: ignore[attr-defined]
+        transport = UnixSubprocessTransport(
             self,
             protocol,
             args,
@@ -242,7 +210,7 @@ class EventLoop(asyncio.SelectorEventLoop):
             extra=extra,
             **kwargs,
         )
-        watch_child(self, transport.get_pid(), transport)
+        self._trio.children.watch(transport.get_pid(), transport)
         try:
             await waiter
         except (SystemExit, KeyboardInterrupt):
@@ -252,17 +220,3 @@ class EventLoop(asyncio.SelectorEventLoop):
             await asyncio.shield(transport._wait())
             raise
         return transport  # type: ignore[no-any-return]
-
-    # -- used by the hosting and bridge modules -----------------------------------
-
-    def _start_serving_in_trio(self, nursery: trio.Nursery, *, hosted: bool) -> None:
-        """The loop is about to be driven inside the current Trio run."""
-        side = self._trio
-        if not hosted:
-            side.use_clock(trio.lowlevel.current_clock())
-        side.nursery = nursery
-        side.readiness.attach(nursery)
-
-    def _stop_serving_in_trio(self) -> None:
-        self._trio.nursery = None
-        self._trio.readiness.detach()

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import threading
+import functools
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
 from ._bridge import run_coroutine_on
-from ._current import current_loop_var, make_current_event_loop
-from ._hosting import serve_in_open_loop, sole_exception
+from ._current import make_current_event_loop
 from ._loop import EventLoop
+from ._loop_var import current_loop_var
+from ._serve import Mode, raise_outside_handler, serve, sole_exception
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -50,41 +51,44 @@ async def open_loop(*, readiness: str | None = None) -> AsyncIterator[EventLoop]
     fatal: list[BaseException] = []
     failure: BaseException | None = None
     try:
-        async with trio.open_nursery(strict_exception_groups=True) as nursery:
+        with loop._running_in_this_thread():
+            async with trio.open_nursery(strict_exception_groups=True) as nursery:
 
-            def on_fatal(exc: BaseException) -> None:
-                fatal.append(exc)
-                nursery.cancel_scope.cancel()
+                def on_fatal(exc: BaseException) -> None:
+                    fatal.append(exc)
+                    nursery.cancel_scope.cancel()
 
-            loop._trio.driver.on_fatal = on_fatal
-            loop._thread_id = threading.get_ident()
-            loop._set_coroutine_origin_tracking(loop._debug)
-            await nursery.start(serve_in_open_loop, loop)
-            token = current_loop_var.set(loop)
-            undo_current_event_loop = make_current_event_loop(loop)
-            try:
-                yield loop
-            finally:
-                undo_current_event_loop()
-                current_loop_var.reset(token)
-                with trio.CancelScope(shield=True):
-                    await _shut_down(loop)
+                # Not nursery.start(): Trio does not move a started task out of
+                # a start() whose caller is cancelled already, so a shielded
+                # driver would keep start() waiting forever.
+                started = trio.Event()
+                nursery.start_soon(
+                    functools.partial(serve, started=started, on_fatal=on_fatal),
+                    loop,
+                    Mode.OPEN_LOOP,
+                )
+                try:
+                    await started.wait()
+                    token = current_loop_var.set(loop)
+                    undo_current_event_loop = make_current_event_loop(loop)
+                    try:
+                        yield loop
+                    finally:
+                        undo_current_event_loop()
+                        current_loop_var.reset(token)
+                finally:
+                    with trio.CancelScope(shield=True):
+                        await started.wait()
+                        if loop._trio.driver.is_running:  # else its set-up failed
+                            await _shut_down(loop)
     except BaseExceptionGroup as group:
         failure = sole_exception(group)
-        if failure is None:
-            raise
     finally:
-        loop._thread_id = None
-        loop._set_coroutine_origin_tracking(False)
         if not loop.is_closed():
             loop.close()
     if fatal:
         failure = fatal[0]
-    if failure is not None:
-        try:
-            raise failure
-        finally:
-            failure = None
+    raise_outside_handler(failure)
 
 
 async def _shut_down(loop: EventLoop) -> None:
@@ -108,16 +112,13 @@ async def _cancel_tasks_and_trio_calls(loop: EventLoop) -> None:
     """
     for _ in range(_SHUTDOWN_ROUNDS):
         tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
-        calls = list(loop._trio.trio_calls)
-        if not tasks and not calls:
+        bridges = loop._trio.bridges
+        if not tasks and not any(bridges.trio_calls()):
             return
         if tasks:
             await run_coroutine_on(loop, _cancel_and_wait(loop, tasks))
-        if loop._trio.trio_calls:  # cancelling the tasks may have ended some already
-            loop._trio.trio_calls_done = done = trio.Event()
-            for call in list(loop._trio.trio_calls):
-                call.cancel()
-            await done.wait()
+        # Cancelling the tasks may have ended some Trio calls already.
+        await bridges.cancel_trio_calls()
 
 
 async def _cancel_and_wait(loop: EventLoop, tasks: list[asyncio.Task[Any]]) -> None:

@@ -18,20 +18,14 @@ import signal
 import threading
 from typing import TYPE_CHECKING, Any
 
+from ._asyncio_internals import is_coroutine_function
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ._loop import EventLoop
 
 _Handler = Any  # what signal.getsignal() returns: a callable, SIG_DFL, SIG_IGN or None
-
-
-def _is_coroutine_function(fn: object) -> bool:
-    # 3.14 deprecated the public name and kept this private one for asyncio.
-    check = getattr(asyncio.coroutines, "_iscoroutinefunction", None)
-    if check is None:
-        return asyncio.iscoroutinefunction(fn)
-    return bool(check(fn))
 
 
 class SignalHandlers:
@@ -44,7 +38,7 @@ class SignalHandlers:
     def add(self, sig: int, callback: Callable[..., object], args: tuple[Any, ...]) -> None:
         """``loop.add_signal_handler``: same checks and errors as asyncio's."""
         loop = self._loop
-        if asyncio.iscoroutine(callback) or _is_coroutine_function(callback):
+        if asyncio.iscoroutine(callback) or is_coroutine_function(callback):
             raise TypeError("coroutines cannot be used with add_signal_handler()")
         loop._check_signal(sig)
         loop._check_closed()

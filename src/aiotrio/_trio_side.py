@@ -1,29 +1,37 @@
-"""`TrioSide`: aiotrio's own state for one loop, kept apart from asyncio's."""
+"""`TrioSide`: aiotrio's own state for one loop, kept apart from asyncio's.
+
+It composes the subsystems, each of which owns its state: the readiness
+backend, the signal handlers, the child watcher, the bridges and the driver.
+Its own fields are only what the loop's scheduling methods read on every
+call (`intercept`) and the clock.
+"""
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+import trio
+
+from ._bridges import Bridges
+from ._children import ChildWatcher
 from ._clock import MonotonicClock
+from ._signals import SignalHandlers
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    import trio
-
-    from ._bridge import AsyncioWaiter, TrioCallFuture
     from ._driver import Driver
+    from ._loop import EventLoop
     from ._readiness import Readiness
-    from ._signals import SignalHandlers
 
 
 # What EventLoop.call_soon must do besides queueing (TrioSide.intercept).
 NOTHING = 0
 #: The driver is parked: wake it.
 PARKED = 1
-#: Python 3.11's stand-in for asyncio's eager_start (new in 3.12): the next
-#: call_soon is a task's first step; run it at once instead of queueing it.
+#: Python 3.11's stand-in for asyncio's eager_start (see `aiotrio._eager_step`):
+#: the next call_soon is a task's first step; run it at once instead of queueing it.
 EAGER_STEP = 2
 
 
@@ -38,23 +46,22 @@ class TrioSide:
     """
 
     __slots__ = (
-        "asyncio_waiters",
-        "child_pidfds",
+        "_intercept_after_eager_step",
+        "bridges",
+        "children",
         "clock",
         "driver",
         "intercept",
-        "intercept_after_eager_step",
         "now",
-        "nursery",
         "readiness",
         "signals",
-        "trio_calls",
-        "trio_calls_done",
     )
 
-    def __init__(self, readiness: Readiness, signals: SignalHandlers) -> None:
+    def __init__(self, loop: EventLoop, readiness: Readiness) -> None:
         self.readiness = readiness
-        self.signals = signals
+        self.signals = SignalHandlers(loop)
+        self.children = ChildWatcher(loop)
+        self.bridges = Bridges(loop)
         # The clock loop.time() reads: time.monotonic() when hosted, the Trio
         # run's clock inside open_loop().
         self.clock: trio.abc.Clock = MonotonicClock()
@@ -62,18 +69,50 @@ class TrioSide:
         # NOTHING, PARKED (the driver is parked and nobody has woken it yet)
         # or EAGER_STEP: read on every call_soon, so one attribute for both.
         self.intercept = NOTHING
-        # What `intercept` was before an EAGER_STEP, to restore for the step.
-        self.intercept_after_eager_step = NOTHING
-        # The nursery bridged Trio tasks start in, while the loop runs in Trio.
-        self.nursery: trio.Nursery | None = None
-        self.trio_calls: set[TrioCallFuture[Any]] = set()
-        self.trio_calls_done: trio.Event | None = None
-        self.asyncio_waiters: set[AsyncioWaiter] = set()
-        # pidfd -> pid of each child process the loop is waiting for.
-        self.child_pidfds: dict[int, int] = {}
+        self._intercept_after_eager_step = NOTHING
         self.driver: Driver  # set once the loop's asyncio half exists
 
     def use_clock(self, clock: trio.abc.Clock) -> None:
         """Read time from `clock` (what ``loop.time()`` returns, and Trio's deadlines)."""
         self.clock = clock
         self.now = clock.current_time
+
+    # -- serving in a Trio run (see aiotrio._serve) ---------------------------------
+
+    def start_serving(self, nursery: trio.Nursery, *, trio_clock: bool) -> None:
+        """The loop is about to be driven inside the current Trio run.
+
+        Helper tasks (readiness watchers, bridged Trio calls) start in
+        `nursery`; with `trio_clock`, loop time becomes the run's clock.
+        """
+        if trio_clock:
+            self.use_clock(trio.lowlevel.current_clock())
+        self.bridges.attach(nursery)
+        self.readiness.attach(nursery)
+
+    def stop_serving(self) -> None:
+        """The driver has returned: release Trio tasks still waiting on the loop."""
+        self.bridges.detach()
+        self.readiness.detach()
+
+    # -- the intercept state --------------------------------------------------------
+
+    def mark_parked(self) -> None:
+        self.intercept = PARKED
+
+    def mark_awake(self) -> None:
+        self.intercept = NOTHING
+
+    def expect_eager_step(self) -> None:
+        """3.11: the next call_soon is a new task's first step (see `_eager_step`)."""
+        self._intercept_after_eager_step = self.intercept
+        self.intercept = EAGER_STEP
+
+    def take_eager_step(self) -> None:
+        """call_soon saw the expected step: back to the state from before."""
+        self.intercept = self._intercept_after_eager_step
+
+    def end_eager_step(self) -> None:
+        """The task was created: stop expecting its step if it never came."""
+        if self.intercept == EAGER_STEP:
+            self.intercept = self._intercept_after_eager_step

@@ -1,0 +1,222 @@
+"""`Bridges`: one loop's in-flight bridge calls, in both directions.
+
+Owns every per-call registry and the steps that end them when the loop stops:
+
+- the Trio tasks started by ``run_trio`` (each a `TrioCallFuture`, which
+  knows the Trio task running it), started in the nursery the loop serves in;
+- the Trio tasks parked on an asyncio future (each an `AsyncioWaiter`, which
+  knows its future), released if the loop stops serving first.
+
+Nothing else reads or writes these registries; the bridge functions
+(`aiotrio._bridge`) and the shutdown (`aiotrio._open_loop`) go through the
+methods here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import outcome
+import trio
+
+from ._loop_var import current_loop_var
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterator
+
+    from ._loop import EventLoop
+
+T = TypeVar("T")
+
+
+class AsyncioWaiter:
+    """A Trio task parked until an asyncio future is done.
+
+    `abort` is the task's abort function: the first cancel request calls
+    `on_cancel` (cancel the future, by default) and the task keeps waiting.
+    The loop keeps its waiters so that, should it stop serving first, none is
+    left parked forever (`release`).
+    """
+
+    __slots__ = ("_on_cancel", "_woken", "future", "raise_cancel", "task")
+
+    def __init__(
+        self,
+        task: trio.lowlevel.Task,
+        future: asyncio.Future[Any],
+        on_cancel: Callable[[], object],
+    ) -> None:
+        self.task = task
+        self.future = future
+        self._on_cancel: Callable[[], object] | None = on_cancel
+        self._woken = False
+        #: Trio's raise_cancel once a cancel was requested, else None.
+        self.raise_cancel: Callable[[], Any] | None = None
+
+    def abort(self, raise_cancel: Callable[[], Any]) -> trio.lowlevel.Abort:
+        self.raise_cancel = raise_cancel
+        on_cancel, self._on_cancel = self._on_cancel, None
+        if on_cancel is not None:
+            on_cancel()
+        return trio.lowlevel.Abort.FAILED
+
+    def on_done(self, _: object) -> None:
+        self._wake(outcome.Value(None))
+
+    def release(self) -> None:
+        """The loop stopped serving before the future was done."""
+        if self.raise_cancel is not None:
+            self._wake(outcome.capture(self.raise_cancel))
+        else:
+            self._wake(
+                outcome.Error(RuntimeError("the aiotrio loop stopped before this call finished"))
+            )
+
+    def _wake(self, result: outcome.Outcome[None]) -> None:
+        if not self._woken:
+            self._woken = True
+            trio.lowlevel.reschedule(self.task, result)
+
+
+class TrioCallFuture(asyncio.Future[T]):
+    """The asyncio side of a Trio task started by ``run_trio``.
+
+    ``cancel()`` cancels the Trio task and returns True, but the future stays
+    pending until the Trio task has exited; it then ends cancelled if the task
+    ended because of that request, or with the task's outcome otherwise.
+    """
+
+    def __init__(self, loop: EventLoop) -> None:
+        super().__init__(loop=loop)
+        self.scope = trio.CancelScope()
+        #: The Trio task running the call, once it has started.
+        self.trio_task: trio.lowlevel.Task | None = None
+        self._cancel_message: Any = None
+
+    def cancel(self, msg: Any | None = None) -> bool:
+        if self.done():
+            return False
+        if not self.scope.cancel_called:
+            self._cancel_message = msg
+            self.scope.cancel()
+        return True
+
+    def settle(self, result: outcome.Outcome[T] | None) -> None:
+        """Resolve with the Trio task's outcome; None means it was cancelled."""
+        if self.done():
+            return
+        if result is None:
+            super().cancel(msg=self._cancel_message)
+        elif isinstance(result, outcome.Error):
+            self.set_exception(result.error)
+        else:
+            self.set_result(result.unwrap())
+
+
+def _split_cancelled(
+    exc: BaseException,
+) -> tuple[BaseException | None, BaseException | None]:
+    """Split `exc` into its trio.Cancelled part and the rest."""
+    if isinstance(exc, trio.Cancelled):
+        return exc, None
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.split(trio.Cancelled)
+    return None, exc
+
+
+class Bridges:
+    """The in-flight bridge calls of one loop (see the module docstring)."""
+
+    __slots__ = ("_asyncio_waiters", "_loop", "_nursery", "_trio_calls", "_trio_calls_done")
+
+    def __init__(self, loop: EventLoop) -> None:
+        self._loop = loop
+        # Where run_trio() starts Trio tasks, while the loop serves in Trio.
+        self._nursery: trio.Nursery | None = None
+        self._trio_calls: set[TrioCallFuture[Any]] = set()
+        self._trio_calls_done: trio.Event | None = None
+        self._asyncio_waiters: set[AsyncioWaiter] = set()
+
+    # -- serving -------------------------------------------------------------------
+
+    def attach(self, nursery: trio.Nursery) -> None:
+        """The loop serves in a Trio run now; Trio calls start in `nursery`."""
+        self._nursery = nursery
+
+    def detach(self) -> None:
+        """The loop stopped serving: refuse new Trio calls, release every waiter."""
+        self._nursery = None
+        waiters = list(self._asyncio_waiters)
+        self._asyncio_waiters.clear()
+        for waiter in waiters:
+            waiter.release()
+
+    # -- asyncio -> Trio -----------------------------------------------------------
+
+    def start_trio_call(
+        self, async_fn: Callable[..., Awaitable[T]], args: tuple[Any, ...]
+    ) -> TrioCallFuture[T]:
+        """Start ``async_fn(*args)`` as a Trio task; return the future of its outcome.
+
+        The Trio task runs in a copy of the calling context.
+        """
+        nursery = self._nursery
+        if nursery is None:
+            raise RuntimeError(f"{self._loop!r} is not running inside Trio")
+        future: TrioCallFuture[T] = TrioCallFuture(self._loop)
+        self._trio_calls.add(future)
+        nursery.start_soon(self._run_trio_call, future, async_fn, args, name=async_fn)
+        return future
+
+    async def _run_trio_call(
+        self,
+        future: TrioCallFuture[T],
+        async_fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+    ) -> None:
+        future.trio_task = trio.lowlevel.current_task()
+        current_loop_var.set(self._loop)
+        try:
+            try:
+                with future.scope:
+                    value = await async_fn(*args)
+            except BaseException as exc:
+                # Our own scope has already absorbed a cancel that the asyncio
+                # side asked for; a Cancelled still here comes from outside
+                # (the loop shutting down) and must keep propagating.
+                cancelled, rest = _split_cancelled(exc)
+                future.settle(None if rest is None else outcome.Error(rest))
+                if cancelled is not None:
+                    raise cancelled from None
+                return
+            future.settle(None if future.scope.cancelled_caught else outcome.Value(value))
+        finally:
+            self._trio_calls.discard(future)
+            if not self._trio_calls and self._trio_calls_done is not None:
+                self._trio_calls_done.set()
+
+    def trio_calls(self) -> Iterator[TrioCallFuture[Any]]:
+        """The Trio calls still running (a snapshot)."""
+        return iter(list(self._trio_calls))
+
+    async def cancel_trio_calls(self) -> None:
+        """Cancel every running Trio call and wait until all have exited."""
+        if not self._trio_calls:
+            return
+        self._trio_calls_done = done = trio.Event()
+        for call in list(self._trio_calls):
+            call.cancel()
+        await done.wait()
+
+    # -- Trio -> asyncio -----------------------------------------------------------
+
+    def add_waiter(self, waiter: AsyncioWaiter) -> None:
+        self._asyncio_waiters.add(waiter)
+
+    def discard_waiter(self, waiter: AsyncioWaiter) -> None:
+        self._asyncio_waiters.discard(waiter)
+
+    def asyncio_waiters(self) -> Iterator[AsyncioWaiter]:
+        """The Trio tasks waiting on asyncio futures (a snapshot)."""
+        return iter(list(self._asyncio_waiters))

@@ -1,0 +1,55 @@
+"""Bridged asyncio tasks take their first step at once (eager start).
+
+A coroutine that finishes without suspending then never needs the driver,
+which saves a Trio caller a round trip through Trio's scheduler. On 3.12+
+this is asyncio's own ``Task(..., eager_start=True)``. Python 3.11 has no
+eager start, so it is emulated: the loop runs the step a new task schedules
+at once instead of queueing it (`TrioSide.expect_eager_step`, and
+`EventLoop.call_soon` calling `run_eager_step`). Everything 3.11-only is in
+this module and the ``EAGER_STEP`` state of `aiotrio._trio_side`; delete both
+when 3.11 support ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ._asyncio_internals import register_task
+
+if TYPE_CHECKING:
+    import contextvars
+    from collections.abc import Coroutine
+
+    from ._loop import EventLoop
+
+T = TypeVar("T")
+
+#: asyncio.Task(..., eager_start=True) is new in 3.12.
+NATIVE_EAGER_START = sys.version_info >= (3, 12)
+
+
+def start_task_eagerly(
+    loop: EventLoop, coro: Coroutine[Any, Any, T], context: contextvars.Context
+) -> asyncio.Task[T]:
+    """A task of `loop` for `coro` whose first step has already run."""
+    if NATIVE_EAGER_START:
+        return asyncio.Task(coro, loop=loop, context=context, eager_start=True)  # type: ignore[call-arg]
+    side = loop._trio
+    side.expect_eager_step()
+    try:
+        return loop.create_task(coro, context=context)
+    finally:
+        side.end_eager_step()  # in case the step was never scheduled
+
+
+def run_eager_step(loop: EventLoop, handle: Any) -> None:
+    """3.11: `handle`, just queued by a new task, is its first step: run it now."""
+    ready = loop._ready
+    if ready and ready[-1] is handle:  # just appended by _call_soon
+        ready.pop()
+        # Task.__init__ registers the task only after this call_soon returns;
+        # eager_start (3.12+) registers it before the step.
+        register_task(handle._callback.__self__)
+        handle._run()

@@ -1,0 +1,98 @@
+"""Every private asyncio name aiotrio relies on exists on the running Python.
+
+`aiotrio._asyncio_internals.PRIVATE_NAMES` lists them with the Pythons they
+exist on; a new CPython that renames or drops one fails here, by name, before
+anything fails in a less obvious way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import sys
+import warnings
+from typing import Any
+
+import pytest
+
+from aiotrio._asyncio_internals import PRIVATE_NAMES, PrivateName
+
+
+_MISSING = object()
+
+
+def _resolve(dotted: str) -> Any:
+    """Import the longest module prefix of `dotted`, then walk the attributes.
+
+    Returns `_MISSING` when an attribute on the way does not exist.
+    """
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj: Any = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for part in parts[cut:]:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # 3.14 policy aliases
+                obj = getattr(obj, part, _MISSING)
+            if obj is _MISSING:
+                return _MISSING
+        return obj
+    raise ImportError(dotted)
+
+
+def _instance_of(cls: type) -> tuple[Any, Any]:
+    """An instance of `cls` (or of a concrete subclass) and how to dispose of it."""
+    if issubclass(cls, asyncio.AbstractEventLoop):
+        loop = asyncio.SelectorEventLoop()
+        return loop, loop.close
+    if cls.__name__ == "BaseSubprocessTransport":
+        return _subprocess_transport()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        if "Policy" in cls.__name__:
+            return asyncio.DefaultEventLoopPolicy(), None
+    return cls(), None
+
+
+def _subprocess_transport() -> tuple[Any, Any]:
+    """A real subprocess transport of a stock loop, with the loop to close after."""
+    loop = asyncio.new_event_loop()
+
+    async def make() -> Any:
+        transport, _ = await loop.subprocess_exec(
+            asyncio.SubprocessProtocol, sys.executable, "-c", "pass"
+        )
+        await transport._wait()
+        transport.close()
+        return transport
+
+    transport = loop.run_until_complete(make())
+    return transport, loop.close
+
+
+def _applies(entry: PrivateName) -> bool:
+    version = sys.version_info[:2]
+    return entry.since <= version and (entry.until is None or version <= entry.until)
+
+
+@pytest.mark.parametrize("entry", PRIVATE_NAMES, ids=lambda e: f"{e.owner}.{e.name}")
+def test_private_name_exists_where_listed(entry: PrivateName) -> None:
+    owner = _resolve(entry.owner)
+    if owner is _MISSING:
+        present = False
+    elif entry.instance:
+        obj, dispose = _instance_of(owner)
+        try:
+            present = hasattr(obj, entry.name)
+        finally:
+            if dispose is not None:
+                dispose()
+    else:
+        present = hasattr(owner, entry.name)
+    if _applies(entry):
+        assert present, f"{entry.owner}.{entry.name} is gone on this Python: update aiotrio"
+    else:
+        # Listed as absent here: if it came back, the Python range is out of date.
+        assert not present, f"{entry.owner}.{entry.name} exists here: widen its Python range"
