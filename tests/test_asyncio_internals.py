@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+import aiotrio
 from aiotrio._asyncio_internals import PRIVATE_NAMES, PrivateName
-
 
 _MISSING = object()
 
@@ -57,8 +57,12 @@ def _instance_of(cls: type) -> tuple[Any, Any]:
 
 
 def _subprocess_transport() -> tuple[Any, Any]:
-    """A real subprocess transport of a stock loop, with the loop to close after."""
-    loop = asyncio.new_event_loop()
+    """A real subprocess transport, with the loop to close after.
+
+    Made on an aiotrio loop: a stock loop would install a child watcher in the
+    global policy on 3.11-3.13, which later tests would then see.
+    """
+    loop = aiotrio.new_event_loop()
 
     async def make() -> Any:
         transport, _ = await loop.subprocess_exec(

@@ -269,7 +269,7 @@ class Driver:
     def _iterate(self, budget_end: float) -> int:
         """One iteration; returns how many events and callbacks it found.
 
-        Adapted from CPython's ``BaseEventLoop._run_once`` (Lib/asyncio/base_events.py,
+        Adapted from CPython's BaseEventLoop._run_once (Lib/asyncio/base_events.py,
         3.11-3.15): same steps and order, a non-blocking poll, chunked callbacks.
         """
         loop = self._loop
@@ -359,7 +359,7 @@ class Driver:
     def _run_ready_debug(self, chunk: int) -> None:
         """As `_run_ready`, with asyncio's slow-callback warning.
 
-        Adapted from the debug branch of CPython's ``BaseEventLoop._run_once``.
+        Adapted from the debug branch of CPython's BaseEventLoop._run_once.
         """
         loop = self._loop
         popleft = loop._ready.popleft

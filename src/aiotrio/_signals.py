@@ -36,7 +36,11 @@ class SignalHandlers:
         self._replaced: dict[int, _Handler] = {}
 
     def add(self, sig: int, callback: Callable[..., object], args: tuple[Any, ...]) -> None:
-        """``loop.add_signal_handler``: same checks and errors as asyncio's."""
+        """``loop.add_signal_handler``: same checks and errors as asyncio's.
+
+        Adapted from CPython's _UnixSelectorEventLoop.add_signal_handler (3.11-3.15),
+        with Python-level handlers instead of the wakeup fd.
+        """
         loop = self._loop
         if asyncio.iscoroutine(callback) or is_coroutine_function(callback):
             raise TypeError("coroutines cannot be used with add_signal_handler()")
@@ -60,7 +64,10 @@ class SignalHandlers:
             self._replaced[sig] = previous
 
     def remove(self, sig: int) -> bool:
-        """``loop.remove_signal_handler``: restore what was there before."""
+        """``loop.remove_signal_handler``: restore what was there before.
+
+        Adapted from CPython's _UnixSelectorEventLoop.remove_signal_handler (3.11-3.15).
+        """
         loop = self._loop
         loop._check_signal(sig)
         try:
