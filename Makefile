@@ -4,7 +4,7 @@ READINESS ?= selector trio
 export PYTHONS READINESS
 
 BENCH_PYTHONS ?= 3.11 3.14
-.PHONY: demo test unit lint integration anyio-suite conformance conformance-baseline bench
+.PHONY: demo test unit lint integration anyio-suite conformance conformance-baseline bench dist changelog
 demo:
 	tools/demo.sh
 
@@ -32,3 +32,9 @@ conformance:
 
 conformance-baseline:
 	tools/conformance.sh --baseline
+
+dist:
+	tools/dist.sh
+
+changelog:
+	$$(tools/venv.sh 3.11 release release | xargs dirname)/towncrier build --draft --version "$$(sed -n 's/__version__ = "\(.*\)"/\1/p' src/aiotrio/_version.py)"

@@ -13,6 +13,7 @@ run tools/lint.sh
 run tools/unit.sh
 run tools/conformance.sh
 run tools/integration.sh
+run tools/dist.sh
 # anyio's own suite takes ~2 minutes per Python: the oldest and newest but one.
 run tools/anyio-suite.sh 3.11
 run tools/anyio-suite.sh 3.14
