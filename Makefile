@@ -1,5 +1,5 @@
 # aiotrio: see README.md (first two commands) and DEVELOPERS.md.
-PYTHONS ?= 3.11 3.12 3.13 3.14 3.15
+# PYTHONS: which Pythons to run (default: every supported one present; see tools/pythons.sh).
 READINESS ?= selector trio
 export PYTHONS READINESS
 

@@ -8,7 +8,7 @@
 # conformance/results/X.Y.md. Exits non-zero if any Python has problems.
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-pythons=${PYTHONS:-3.11 3.12 3.13 3.14 3.15}
+pythons=${PYTHONS:-$("$here/tools/pythons.sh" | cut -d' ' -f1 | xargs)}
 status=0
 summary=()
 for v in $pythons; do

@@ -9,7 +9,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 versions=("$@")
-[ ${#versions[@]} -gt 0 ] || read -r -a versions <<< "${PYTHONS:-3.11 3.12 3.13 3.14 3.15}"
+[ ${#versions[@]} -gt 0 ] || read -r -a versions <<< "${PYTHONS:-$("$here/tools/pythons.sh" | cut -d' ' -f1 | xargs)}"
 read -r -a backends <<< "${READINESS:-selector trio}"
 
 "$here/tools/servers.sh" install

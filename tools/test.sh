@@ -4,6 +4,13 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 status=0
+# Every supported Python that is here (installing 3.14/3.15 where the machine can);
+# in strict mode (CI=true) a missing one fails the run.
+if [ -z "${PYTHONS:-}" ]; then
+  PYTHONS=$(tools/pythons.sh | cut -d' ' -f1 | xargs) || { echo "make test: a supported Python is missing"; exit 1; }
+  export PYTHONS
+fi
+echo "make test: Pythons $PYTHONS"
 run() {
   echo
   echo "##### $*"

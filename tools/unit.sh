@@ -6,7 +6,7 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
-read -r -a pythons <<< "${PYTHONS:-3.11 3.12 3.13 3.14 3.15}"
+read -r -a pythons <<< "${PYTHONS:-$("$here/tools/pythons.sh" | cut -d' ' -f1 | xargs)}"
 read -r -a backends <<< "${READINESS:-selector trio}"
 jobs=${UNIT_JOBS:-2}
 logs=$(mktemp -d)
