@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import contextlib
 from typing import TYPE_CHECKING, Any
 
@@ -211,8 +212,12 @@ def test_misuse_gives_clear_errors(run_aio: Callable[..., Any]) -> None:
         with pytest.raises(TypeError, match="not an async iterable"):
             async for _ in aiotrio.aio_as_trio(aio_double):
                 pass
-        with pytest.raises(TypeError, match="not awaitable"):
+        with pytest.raises(TypeError, match="neither awaitable nor callable"):
+            await aiotrio.aio_as_trio(42)
+        # An uncalled function is called with no arguments (trio-asyncio's shorthand).
+        with pytest.raises(TypeError, match="missing 1 required positional argument"):
             await aiotrio.aio_as_trio(aio_double)
+        assert await aiotrio.aio_as_trio(functools.partial(aio_double, 4)) == 8
 
     aiotrio.run(trio_side)
 

@@ -82,9 +82,12 @@ class AsyncioAsTrio:
             return await run_coroutine_on(loop, wrapped)
         if inspect.isawaitable(wrapped):
             return await run_coroutine_on(loop, _await(wrapped))
+        if callable(wrapped):
+            # trio-asyncio's shorthand for a function taking no arguments.
+            return await self()
         raise TypeError(
-            f"aio_as_trio({wrapped!r}) is not awaitable; to call an async "
-            "function use `await aio_as_trio(fn)(*args)`"
+            f"aio_as_trio({wrapped!r}) is neither awaitable nor callable; to "
+            "call an async function use `await aio_as_trio(fn)(*args)`"
         )
 
     async def __aenter__(self) -> Any:
@@ -207,8 +210,9 @@ def _retrieve_outcome(future: asyncio.Future[Any]) -> None:
 def aio_as_trio(wrapped: Any, *, loop: EventLoop | None = None) -> AsyncioAsTrio:
     """Wrap asyncio-flavored `wrapped` for use from Trio.
 
-    `wrapped` may be an async function (``await aio_as_trio(fn)(*args)``; also
-    usable as a decorator), an awaitable (``await aio_as_trio(fut)``), an
+    `wrapped` may be an async function (``await aio_as_trio(fn)(*args)``, or
+    ``await aio_as_trio(fn)`` for no arguments; also usable as a decorator),
+    an awaitable (``await aio_as_trio(fut)``), an
     async context manager or an async iterator. `loop` defaults to
     `current_loop()` at the time of use.
     """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
 T = TypeVar("T")
+L = TypeVar("L", bound=EventLoop)
 
 # Cancelled tasks and Trio calls can start new ones while they unwind; give
 # up after this many rounds rather than loop forever.
@@ -35,8 +36,7 @@ def new_event_loop(
     return EventLoop(readiness=readiness, clock=clock)
 
 
-@asynccontextmanager
-async def open_loop(*, readiness: str | None = None) -> AsyncIterator[EventLoop]:
+def open_loop(*, readiness: str | None = None) -> AbstractAsyncContextManager[EventLoop]:
     """Run a new aiotrio loop for the duration of the block.
 
     A Trio-flavored async context manager. Inside the block asyncio code runs
@@ -47,7 +47,13 @@ async def open_loop(*, readiness: str | None = None) -> AsyncIterator[EventLoop]
     KeyboardInterrupt or SystemExit raised by asyncio code cancels the block
     and is raised from it once the loop has shut down.
     """
-    loop = EventLoop(readiness=readiness)
+    return open_loop_of(functools.partial(EventLoop, readiness=readiness))
+
+
+@asynccontextmanager
+async def open_loop_of(make_loop: Callable[[], L]) -> AsyncIterator[L]:
+    """`open_loop` for the loop `make_loop()` returns (an `EventLoop` subclass, maybe)."""
+    loop = make_loop()
     fatal: list[BaseException] = []
     failure: BaseException | None = None
     try:
