@@ -116,7 +116,12 @@ async def run_aio_coroutine(coro: Awaitable[T]) -> T:
 
     A Trio-flavored async function; see `BaseTrioEventLoop.run_aio_coroutine`.
     """
-    return await _loop_here().run_aio_coroutine(coro)
+    try:
+        loop = _loop_here()
+    except RuntimeError:
+        _close(coro)
+        raise
+    return await loop.run_aio_coroutine(coro)
 
 
 def run_aio_generator(loop: EventLoop, async_generator: Any) -> Any:
@@ -238,10 +243,8 @@ class BaseTrioEventLoop(EventLoop):
         """
         try:
             self._check_closed()
-        except BaseException:
-            close = getattr(coro, "close", None)
-            if close is not None:
-                close()
+        except RuntimeError:
+            _close(coro)
             raise
         if asyncio.isfuture(coro):
             return await wait_asyncio_future(self, coro)  # type: ignore[arg-type]
@@ -393,6 +396,13 @@ class BaseTrioEventLoop(EventLoop):
 
 class TrioEventLoop(BaseTrioEventLoop):
     """The loop `open_loop` runs (trio-asyncio's class of the same name)."""
+
+
+def _close(awaitable: object) -> None:
+    """Close a coroutine that will never run, so it does not warn "never awaited"."""
+    close = getattr(awaitable, "close", None)
+    if close is not None and not asyncio.isfuture(awaitable):
+        close()
 
 
 async def _awaiting(awaitable: Awaitable[T]) -> T:
