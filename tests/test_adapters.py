@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import contextlib
+import functools
 from typing import TYPE_CHECKING, Any
 
 import pytest

@@ -14,7 +14,7 @@ import trio
 import trio.testing
 
 import aiotrio
-import aiotrio.trio_asyncio as trio_asyncio
+from aiotrio import trio_asyncio
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -464,7 +464,7 @@ def test_system_exit_in_run_trio_task_ends_the_block(how: str) -> None:
     with pytest.raises(BaseExceptionGroup) as caught:
         trio.run(main)
     assert caught.group_contains(SystemExit)
-    matched, rest = caught.value.split(SystemExit)
+    _, rest = caught.value.split(SystemExit)
     assert rest is None
     if how == "bare":
         assert contexts == []

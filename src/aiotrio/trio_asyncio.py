@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
@@ -247,7 +247,7 @@ class BaseTrioEventLoop(EventLoop):
             _close(coro)
             raise
         if asyncio.isfuture(coro):
-            return await wait_asyncio_future(self, coro)  # type: ignore[arg-type]
+            return await wait_asyncio_future(self, coro)
         return await run_coroutine_on(self, _awaiting(coro))
 
     # -- calling Trio from asyncio (or from anywhere) ------------------------------
@@ -475,10 +475,8 @@ async def open_loop(queue_len: int | None = None) -> AsyncIterator[TrioEventLoop
         raise BaseExceptionGroup("Exceptions from trio_asyncio.open_loop()", [exc]) from None
     finally:
         for fd in close_fds:
-            try:
+            with suppress(OSError):  # its owner may have closed it meanwhile
                 os.close(fd)
-            except OSError:
-                pass
 
 
 def run(
