@@ -4,7 +4,7 @@ READINESS ?= selector trio
 export PYTHONS READINESS
 
 BENCH_PYTHONS ?= 3.11 3.14
-.PHONY: demo test unit lint integration anyio-suite conformance conformance-baseline bench dist changelog
+.PHONY: demo test unit lint integration anyio-suite trio-asyncio-suite conformance conformance-baseline bench dist changelog
 demo:
 	tools/demo.sh
 
@@ -23,6 +23,11 @@ integration:
 anyio-suite:
 	tools/anyio-suite.sh 3.11
 	tools/anyio-suite.sh 3.14
+
+# trio-asyncio 0.16's own tests against aiotrio.trio_asyncio (docs/how-to/migrating.md).
+trio-asyncio-suite:
+	tools/trio-asyncio-suite.sh 3.11
+	tools/trio-asyncio-suite.sh 3.14
 
 bench:
 	PYTHONS="$(BENCH_PYTHONS)" tools/bench.sh
