@@ -28,18 +28,15 @@ from ._adapters import (
     trio_as_aio,
     trio_as_asyncio,
 )
-from ._bridge import (
-    TrioCallFuture,
-    run_coroutine_on,
-    start_trio_call,
-    wait_asyncio_future,
-)
+from ._bridge import run_coroutine_on, start_trio_call, wait_asyncio_future
 from ._current import current_loop as _aiotrio_current_loop
 from ._loop import EventLoop
 from ._open_loop import open_loop_of
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
+
+    from ._bridges import TrioCallFuture
 
 T = TypeVar("T")
 
