@@ -26,8 +26,7 @@ anyio-suite:
 
 # trio-asyncio 0.16's own tests against aiotrio.trio_asyncio (docs/how-to/migrating.md).
 trio-asyncio-suite:
-	tools/trio-asyncio-suite.sh 3.11
-	tools/trio-asyncio-suite.sh 3.14
+	for v in $${PYTHONS:-$$(tools/pythons.sh | cut -d' ' -f1)}; do tools/trio-asyncio-suite.sh $$v || exit 1; done
 
 bench:
 	PYTHONS="$(BENCH_PYTHONS)" tools/bench.sh

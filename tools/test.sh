@@ -21,6 +21,10 @@ run tools/unit.sh
 run tools/conformance.sh
 run tools/integration.sh
 run tools/dist.sh
+# trio-asyncio 0.16's own suite against aiotrio.trio_asyncio: ~10 s per Python.
+for version in $PYTHONS; do
+  run tools/trio-asyncio-suite.sh "$version"
+done
 # anyio's own suite takes ~2 minutes per Python: the oldest and newest but one.
 run tools/anyio-suite.sh 3.11
 run tools/anyio-suite.sh 3.14
