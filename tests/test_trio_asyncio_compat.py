@@ -394,6 +394,28 @@ def test_leaving_the_block_cancels_trio_as_future_tasks(raise_while_unwinding: b
         assert future.cancelled()
 
 
+def test_module_functions_work_on_any_aiotrio_loop() -> None:
+    """A hosted loop (loop_factory) or aiotrio's own open_loop(), not only TrioEventLoop."""
+    ran: list[str] = []
+
+    async def note(what: str) -> None:
+        ran.append(what)
+
+    async def asyncio_main() -> int:
+        trio_asyncio.run_trio_task(note, "task")
+        return await trio_asyncio.run_trio(trio_triple, 2)
+
+    with asyncio.Runner(loop_factory=aiotrio.new_event_loop) as runner:
+        assert runner.run(asyncio_main()) == 6
+
+    async def trio_main() -> int:
+        async with aiotrio.open_loop():
+            return await trio_asyncio.run_aio_coroutine(aio_double(4))
+
+    assert trio.run(trio_main) == 8
+    assert ran == ["task"]
+
+
 def test_run_trio_task_runs_and_its_handle_cancels() -> None:
     events: list[str] = []
 

@@ -84,14 +84,14 @@ class _CurrentLoop:
 current_loop = _CurrentLoop()
 
 
-def _loop_here() -> TrioEventLoop:
+def _loop_here() -> EventLoop:
     loop = current_loop.get()
-    if not isinstance(loop, BaseTrioEventLoop):
+    if loop is None:
         raise RuntimeError(
             "You are not within a trio_asyncio loop: use "
             "`async with aiotrio.trio_asyncio.open_loop()` around this code"
         )
-    return loop  # type: ignore[return-value]
+    return loop  # type: ignore[no-any-return]
 
 
 async def run_aio_future(future: asyncio.Future[T]) -> T:
@@ -112,13 +112,25 @@ async def run_aio_coroutine(coro: Awaitable[T]) -> T:
     """Run an asyncio-flavored coroutine (or await a future) on the current loop.
 
     A Trio-flavored async function; see `BaseTrioEventLoop.run_aio_coroutine`.
+    Any aiotrio loop will do, not only a `TrioEventLoop`.
     """
     try:
         loop = _loop_here()
     except RuntimeError:
         _close(coro)
         raise
-    return await loop.run_aio_coroutine(coro)
+    return await _run_aio_coroutine(loop, coro)
+
+
+async def _run_aio_coroutine(loop: EventLoop, coro: Awaitable[T]) -> T:
+    try:
+        loop._check_closed()
+    except RuntimeError:
+        _close(coro)
+        raise
+    if asyncio.isfuture(coro):
+        return await wait_asyncio_future(loop, coro)
+    return await run_coroutine_on(loop, _awaiting(coro))
 
 
 def run_aio_generator(loop: EventLoop, async_generator: Any) -> Any:
@@ -134,16 +146,33 @@ def run_trio(proc: Callable[..., Awaitable[T]], *args: Any) -> asyncio.Future[T]
     """Start ``proc(*args)`` as a Trio task of the current loop; return its future.
 
     A plain function (not a coroutine): see `BaseTrioEventLoop.trio_as_future`.
+    Any aiotrio loop will do, not only a `TrioEventLoop`.
     """
-    return _loop_here().trio_as_future(proc, *args)
+    return _trio_as_future(_loop_here(), proc, args)
+
+
+def _trio_as_future(
+    loop: EventLoop, proc: Callable[..., Awaitable[T]], args: tuple[Any, ...]
+) -> asyncio.Future[T]:
+    loop._check_closed()
+    return start_trio_call(loop, proc, args)
 
 
 def run_trio_task(proc: Callable[..., Awaitable[Any]], *args: Any) -> None:
     """Start ``proc(*args)`` as a background Trio task of the current loop.
 
-    See `BaseTrioEventLoop.run_trio_task`.
+    See `BaseTrioEventLoop.run_trio_task`. Any aiotrio loop will do, not only
+    a `TrioEventLoop`.
     """
-    _loop_here().run_trio_task(proc, *args)
+    _run_trio_task(_loop_here(), proc, args)
+
+
+def _run_trio_task(
+    loop: EventLoop, proc: Callable[..., Awaitable[Any]], args: tuple[Any, ...]
+) -> _TrioTaskHandle:
+    loop._check_closed()
+    call: TrioCallFuture[None] = start_trio_call(loop, _reporting, (loop, proc, args))
+    return _TrioTaskHandle(call)
 
 
 class TrioExecutor(concurrent.futures.ThreadPoolExecutor):
@@ -238,14 +267,7 @@ class BaseTrioEventLoop(EventLoop):
         `trio.Cancelled`, otherwise the task's outcome. Raises RuntimeError
         ("Event loop is closed") on a closed loop, closing `coro`.
         """
-        try:
-            self._check_closed()
-        except RuntimeError:
-            _close(coro)
-            raise
-        if asyncio.isfuture(coro):
-            return await wait_asyncio_future(self, coro)
-        return await run_coroutine_on(self, _awaiting(coro))
+        return await _run_aio_coroutine(self, coro)
 
     # -- calling Trio from asyncio (or from anywhere) ------------------------------
 
@@ -257,8 +279,7 @@ class BaseTrioEventLoop(EventLoop):
         future ends cancelled if the task ended because of that, and with the
         task's outcome otherwise.
         """
-        self._check_closed()
-        return start_trio_call(self, proc, args)
+        return _trio_as_future(self, proc, args)
 
     def run_trio_task(self, proc: Callable[..., Awaitable[Any]], *args: Any) -> _TrioTaskHandle:
         """Start ``proc(*args)`` as a background Trio task of this loop; return a handle.
@@ -268,9 +289,7 @@ class BaseTrioEventLoop(EventLoop):
         KeyboardInterrupt or SystemExit ends the ``open_loop()`` block with it.
         The task is cancelled when the block ends.
         """
-        self._check_closed()
-        call: TrioCallFuture[None] = start_trio_call(self, _reporting, (self, proc, args))
-        return _TrioTaskHandle(call)
+        return _run_trio_task(self, proc, args)
 
     async def synchronize(self) -> None:
         """Trio-flavored: wait until every callback scheduled before this call has run."""
@@ -351,8 +370,7 @@ class BaseTrioEventLoop(EventLoop):
         if executor is None:
             executor = self._compat.default_executor
         if isinstance(executor, TrioExecutor):
-            self._check_closed()
-            return self.trio_as_future(executor.submit, func, *args)
+            return _trio_as_future(self, executor.submit, (func, *args))
         return super().run_in_executor(executor, func, *args)
 
     def autoclose(self, fd: Any) -> None:
@@ -417,7 +435,7 @@ def _raise(exc: BaseException) -> None:
 
 
 async def _reporting(
-    loop: BaseTrioEventLoop, proc: Callable[..., Awaitable[Any]], args: tuple[Any, ...]
+    loop: EventLoop, proc: Callable[..., Awaitable[Any]], args: tuple[Any, ...]
 ) -> None:
     """Run a `run_trio_task` task: its errors go to the loop, not to a caller."""
     try:
