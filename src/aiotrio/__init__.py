@@ -41,3 +41,17 @@ for _name in __all__:
     if getattr(_obj, "__module__", "").startswith("aiotrio."):
         _obj.__module__ = "aiotrio"
 del _name, _obj
+
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext aiotrio``: see docs/how-to/ipython.md (IPython is imported only here)."""
+    from ._ipython import load  # noqa: PLC0415
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: object) -> None:
+    """``%unload_ext aiotrio``."""
+    from ._ipython import unload  # noqa: PLC0415
+
+    unload(ipython)
