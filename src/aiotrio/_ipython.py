@@ -61,6 +61,7 @@ class _Cell:
         self.coro = coro
         self.scope = trio.CancelScope()
         self.done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self.started = False  # touched in the session's thread only
 
 
 class Session:
@@ -208,8 +209,14 @@ class Session:
     # -- IPython's thread --------------------------------------------------------------
 
     def run_cell(self, coro: Coroutine[Any, Any, T]) -> T:
-        """IPython's ``loop_runner``: run a cell's coroutine in the session; its result."""
+        """IPython's ``loop_runner``: run a cell's coroutine in the session; its result.
+
+        A KeyboardInterrupt may land anywhere here, even before the cell is
+        handed over: the hand-over is repeated until it is known to be done
+        (`_start_cell` ignores repeats), and every later one interrupts the cell.
+        """
         if self.in_session_thread():
+            coro.close()
             raise RuntimeError("a cell running in the aiotrio session cannot run another cell")
         cell = _Cell(coro)
         context = contextvars.copy_context()
@@ -218,13 +225,22 @@ class Session:
                 coro.close()
                 raise SessionClosedError("the aiotrio session is closed: %reload_ext aiotrio")
             self._cells.add(cell)
-        assert self._token is not None
-        self._token.run_sync_soon(context.run, self.nursery.start_soon, self._run_cell, cell)
+        token = self._token
+        assert token is not None
+        handed_over = False
         while True:
             try:
+                if not handed_over:
+                    token.run_sync_soon(context.run, self._start_cell, cell)
+                    handed_over = True
                 return cell.done.result()
             except KeyboardInterrupt:
                 self._interrupt(cell)
+
+    def _start_cell(self, cell: _Cell) -> None:
+        if not cell.started:
+            cell.started = True
+            self.nursery.start_soon(self._run_cell, cell)
 
     def _interrupt(self, cell: _Cell) -> None:
         """Ctrl-C while `cell` runs: KeyboardInterrupt if it is busy, else cancel it."""

@@ -1,0 +1,193 @@
+"""``%load_ext aiotrio`` in a real IPython process and in a real Jupyter kernel.
+
+Both run in subprocesses with hard timeouts: IPython reads cells from a pipe
+(``--simple-prompt``) and gets a real SIGINT; the kernel is ipykernel, driven
+through jupyter_client, interrupted with ``interrupt_kernel()`` (a SIGINT).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+pytest.importorskip("IPython", reason="IPython is not installed (the `ipython` extra)")
+
+TIMEOUT = 30
+
+# A ticker in each world, started in the background from one cell: they must
+# go on ticking in the next cells, across an interrupted cell.
+DEFINE_TICKERS = """\
+import asyncio, trio, aiotrio
+ticks = {"asyncio": 0, "trio": 0}
+async def asyncio_ticker():
+    while True:
+        ticks["asyncio"] += 1
+        await asyncio.sleep(0.001)
+async def trio_ticker():
+    while True:
+        ticks["trio"] += 1
+        await trio.sleep(0.001)
+"""
+
+
+def test_importing_aiotrio_does_not_import_ipython() -> None:
+    code = "import aiotrio, sys; print('IPython' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT, check=True
+    )
+    assert result.stdout.strip() == "False"
+
+
+# -- terminal IPython, through a pipe ---------------------------------------------------
+
+
+class IPythonProcess:
+    """``ipython --simple-prompt`` reading cells from a pipe, one line of output at a time."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        env = {**os.environ, "IPYTHONDIR": str(tmp_path / "ipython"), "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "IPython",
+                "--simple-prompt",
+                "--no-banner",
+                "--colors=nocolor",
+                "--HistoryManager.enabled=False",
+                "--TerminalInteractiveShell.confirm_exit=False",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+        )
+        self.seen: list[str] = []
+        # Lines arrive through a thread, so that each wait has a timeout.
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line)
+        self.lines.put("")
+
+    def send(self, cell: str) -> None:
+        """Send a cell (a blank line ends a block), then a marker line."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(textwrap.dedent(cell) + "\n\n")
+        self.process.stdin.flush()
+
+    def expect(self, pattern: str) -> re.Match[str]:
+        """Read lines until one matches `pattern`; fail after TIMEOUT seconds."""
+        while True:
+            try:
+                line = self.lines.get(timeout=TIMEOUT)
+            except queue.Empty:
+                raise AssertionError(
+                    f"no {pattern!r} in {TIMEOUT} s; output:\n{''.join(self.seen)}"
+                ) from None
+            if not line:
+                raise AssertionError(
+                    f"IPython exited before {pattern!r}; output:\n{''.join(self.seen)}"
+                )
+            self.seen.append(line)
+            match = re.search(pattern, line)
+            if match:
+                return match
+
+    def close(self) -> str:
+        """End IPython (EOF on its input, killed if it has not exited in time)."""
+        assert self.process.stdin is not None
+        if self.process.stdin.closed:
+            return "".join(self.seen)
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.reader.join()
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+        while (line := self.lines.get()) != "":
+            self.seen.append(line)
+        return "".join(self.seen)
+
+
+@pytest.fixture
+def ipython(tmp_path: Path) -> Iterator[IPythonProcess]:
+    process = IPythonProcess(tmp_path)
+    try:
+        yield process
+    finally:
+        process.close()
+
+
+def test_ipython_tasks_persist_across_cells_and_interrupts(ipython: IPythonProcess) -> None:
+    ipython.send("%load_ext aiotrio")
+    ipython.send(DEFINE_TICKERS)
+    ipython.send("t = background.create_task(asyncio_ticker()); background.start_soon(trio_ticker)")
+    # A cell with await: ticks were counted before it and go on during it.
+    ipython.send("before = dict(ticks); await asyncio.sleep(0.05); print('ASYNCIO', before, ticks)")
+    match = ipython.expect(r"ASYNCIO (\{.*\}) (\{.*\})")
+    before, after = eval(match[1]), eval(match[2])
+    assert after["asyncio"] > before["asyncio"]
+    assert after["trio"] > before["trio"]
+
+    # Ctrl-C cancels the cell that awaits, not the background tasks.
+    # Printed by a callback, so only once the cell is parked in its await.
+    ipython.send(
+        "asyncio.get_running_loop().call_soon(print, 'WAITING'); await asyncio.sleep(1000)"
+    )
+    ipython.expect("WAITING")
+    ipython.process.send_signal(signal.SIGINT)
+    ipython.expect("CancelledError")
+    ipython.send("n = dict(ticks); await asyncio.sleep(0.05); print('AFTER', n, ticks, t.done())")
+    match = ipython.expect(r"AFTER (\{.*\}) (\{.*\}) (\w+)")
+    assert eval(match[2])["asyncio"] > eval(match[1])["asyncio"]
+    assert eval(match[2])["trio"] > eval(match[1])["trio"]
+    assert match[3] == "False"
+
+    # Trio mode: the cell is a Trio task; Ctrl-C in a busy cell raises there.
+    ipython.send("%aiotrio trio")
+    ipython.expect("await-cells run as trio tasks")
+    ipython.send(
+        """\
+        if True:
+            await trio.lowlevel.checkpoint()
+            print('BUSY')
+            while True: pass
+        """
+    )
+    ipython.expect("BUSY")
+    ipython.process.send_signal(signal.SIGINT)
+    ipython.expect("KeyboardInterrupt")
+    ipython.send("n = dict(ticks); await trio.sleep(0.05); print('TRIO', n, ticks)")
+    match = ipython.expect(r"TRIO (\{.*\}) (\{.*\})")
+    assert eval(match[2])["asyncio"] > eval(match[1])["asyncio"]
+    assert eval(match[2])["trio"] > eval(match[1])["trio"]
+
+    ipython.send("%unload_ext aiotrio")
+    ipython.send("print('CLOSED', t.done(), t.cancelled())")
+    ipython.expect("CLOSED True True")
+    output = ipython.close()
+    assert ipython.process.returncode == 0, output
+    assert "Traceback" not in output.split("KeyboardInterrupt")[-1], output
