@@ -7,6 +7,8 @@ through jupyter_client, interrupted with ``interrupt_kernel()`` (a SIGINT).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import queue
 import re
@@ -19,8 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+import aiotrio
+
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import AsyncIterator, Iterator
     from pathlib import Path
 
 pytest.importorskip("IPython", reason="IPython is not installed (the `ipython` extra)")
@@ -191,3 +195,123 @@ def test_ipython_tasks_persist_across_cells_and_interrupts(ipython: IPythonProce
     output = ipython.close()
     assert ipython.process.returncode == 0, output
     assert "Traceback" not in output.split("KeyboardInterrupt")[-1], output
+
+
+# -- a Jupyter kernel (ipykernel), through jupyter_client ------------------------------
+
+
+class Kernel:
+    """A real ipykernel process and an async client; `execute` returns (status, outputs).
+
+    jupyter_client's async API, run with ``asyncio.run`` on an aiotrio loop:
+    its blocking API leaves an event loop of its own open in the process.
+    """
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.manager_module = pytest.importorskip(
+            "jupyter_client.manager", reason="jupyter_client is not installed (the `ipython` extra)"
+        )
+        pytest.importorskip("ipykernel", reason="ipykernel is not installed (the `ipython` extra)")
+        self.env = {
+            **os.environ,
+            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+            "IPYTHONDIR": str(tmp_path / "ipython"),
+        }
+
+    @contextlib.asynccontextmanager
+    async def started(self) -> AsyncIterator[Kernel]:
+        self.manager, self.client = await self.manager_module.start_new_async_kernel(
+            startup_timeout=TIMEOUT, env=self.env
+        )
+        try:
+            yield self
+        finally:
+            self.client.stop_channels()
+            await self.manager.shutdown_kernel(now=False)
+            self.manager.context.term()
+
+    async def execute(self, code: str) -> tuple[str, list[tuple[str, str]]]:
+        outputs: list[tuple[str, str]] = []
+
+        def on_output(message: dict[str, Any]) -> None:
+            kind, content = message["msg_type"], message["content"]
+            if kind == "stream":
+                outputs.append((kind, content["text"]))
+            elif kind == "execute_result":
+                outputs.append((kind, content["data"]["text/plain"]))
+            elif kind == "error":
+                outputs.append((kind, content["ename"]))
+
+        reply = await self.client.execute_interactive(code, timeout=TIMEOUT, output_hook=on_output)
+        return reply["content"]["status"], outputs
+
+    async def interrupt_when_printed(self, code: str, marker: str) -> tuple[str, str | None]:
+        """Run `code`, interrupt the kernel once it prints `marker`; the reply's status, ename."""
+        msg_id = self.client.execute(code)
+        while True:
+            message = await self.client.get_iopub_msg(timeout=TIMEOUT)
+            if message["msg_type"] == "stream" and marker in message["content"]["text"]:
+                break
+        await self.manager.interrupt_kernel()
+        while True:
+            reply = await self.client.get_shell_msg(timeout=TIMEOUT)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return reply["content"]["status"], reply["content"].get("ename")
+
+
+def ticks_grew(outputs: list[tuple[str, str]]) -> tuple[bool, bool]:
+    """From the result ``(before, after)`` of two `ticks` dicts: did each ticker tick?"""
+    results = [text for kind, text in outputs if kind == "execute_result"]
+    assert results, outputs
+    before, after = eval(results[-1])
+    return after["asyncio"] > before["asyncio"], after["trio"] > before["trio"]
+
+
+def test_kernel_tasks_persist_across_cells_and_interrupts(tmp_path: Path) -> None:
+    kernel = Kernel(tmp_path)
+    with asyncio.Runner(loop_factory=aiotrio.new_event_loop) as runner:
+        runner.run(kernel_scenario(kernel))
+
+
+async def kernel_scenario(kernel: Kernel) -> None:
+    async with kernel.started():
+        assert await kernel.execute("%load_ext aiotrio") == ("ok", [])
+        assert (await kernel.execute(DEFINE_TICKERS))[0] == "ok"
+        status, _ = await kernel.execute(
+            "t = background.create_task(asyncio_ticker()); background.start_soon(trio_ticker)"
+        )
+        assert status == "ok"
+        status, outputs = await kernel.execute(
+            "print('hello'); n = dict(ticks); await asyncio.sleep(0.05); n, dict(ticks)"
+        )
+        assert status == "ok"
+        assert ("stream", "hello\n") in outputs
+        assert ticks_grew(outputs) == (True, True)
+
+        # The interrupt cancels the awaiting cell (asyncio mode: CancelledError).
+        assert await kernel.interrupt_when_printed(
+            "asyncio.get_running_loop().call_soon(print, 'PARKED'); await asyncio.sleep(1000)",
+            "PARKED",
+        ) == ("error", "CancelledError")
+        _, outputs = await kernel.execute(
+            "n = dict(ticks); await asyncio.sleep(0.05); n, dict(ticks)"
+        )
+        assert ticks_grew(outputs) == (True, True)
+
+        # Trio mode: an awaiting Trio cell is cancelled (trio.Cancelled), a
+        # busy one gets KeyboardInterrupt; the tickers survive both.
+        assert (await kernel.execute("%aiotrio trio"))[0] == "ok"
+        assert await kernel.interrupt_when_printed(
+            "async def announce():\n    print('PARKED')\n"
+            "background.start_soon(announce)\nawait trio.sleep(1000)",
+            "PARKED",
+        ) == ("error", "Cancelled")
+        assert await kernel.interrupt_when_printed(
+            "await trio.lowlevel.checkpoint()\nprint('BUSY')\nwhile True: pass", "BUSY"
+        ) == ("error", "KeyboardInterrupt")
+        status, outputs = await kernel.execute(
+            "n = dict(ticks); await trio.sleep(0.05); n, dict(ticks)"
+        )
+        assert status == "ok"
+        assert ticks_grew(outputs) == (True, True)
+        assert await kernel.execute("t.done()") == ("ok", [("execute_result", "False")])
