@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import trio
 
 from ._bridge import run_coroutine_on
-from ._current import current_loop_var
+from ._loop_var import current_loop_var
 from ._open_loop import open_loop
 
 if TYPE_CHECKING:
