@@ -18,19 +18,39 @@ from ._bridge import run_asyncio, run_trio
 from ._current import current_loop
 from ._loop import EventLoop
 from ._open_loop import new_event_loop, open_loop, run
+from ._task_tree import (
+    AsyncioTaskInfo,
+    Bridge,
+    Frame,
+    LoopInfo,
+    NurseryInfo,
+    TaskTree,
+    TrioTaskInfo,
+    format_task_tree,
+    task_tree,
+)
 from ._version import __version__
 
 __all__ = [
+    "AsyncioTaskInfo",
+    "Bridge",
     "EventLoop",
+    "Frame",
+    "LoopInfo",
+    "NurseryInfo",
+    "TaskTree",
+    "TrioTaskInfo",
     "__version__",
     "aio_as_trio",
     "asyncio_as_trio",
     "current_loop",
+    "format_task_tree",
     "new_event_loop",
     "open_loop",
     "run",
     "run_asyncio",
     "run_trio",
+    "task_tree",
     "trio_as_aio",
     "trio_as_asyncio",
 ]

@@ -49,6 +49,8 @@ PRIVATE_NAMES: tuple[PrivateName, ...] = (
     PrivateName("asyncio.events", "_get_event_loop_policy", since=(3, 14)),
     PrivateName("asyncio.coroutines", "_iscoroutinefunction", since=(3, 14)),
     PrivateName("asyncio.tasks", "_register_task"),
+    # The future a task's step is parked on (the task tree's await edges).
+    PrivateName("asyncio.tasks.Task", "_fut_waiter"),
     PrivateName("asyncio.base_events", "_format_handle"),
     PrivateName("asyncio.base_events", "_MIN_SCHEDULED_TIMER_HANDLES"),
     PrivateName("asyncio.base_events", "_MIN_CANCELLED_TIMER_HANDLES_FRACTION"),
@@ -143,6 +145,11 @@ def is_coroutine_function(fn: object) -> bool:
     if check is None:
         return asyncio.iscoroutinefunction(fn)
     return bool(check(fn))
+
+
+def awaited_future(task: asyncio.Task[Any]) -> asyncio.Future[Any] | None:
+    """The future `task` is parked on (``Task._fut_waiter``), or None."""
+    return cast("asyncio.Future[Any] | None", getattr(task, "_fut_waiter", None))
 
 
 def format_handle(handle: object) -> str:
