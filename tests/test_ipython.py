@@ -189,6 +189,9 @@ def test_ipython_tasks_persist_across_cells_and_interrupts(ipython: IPythonProce
     assert eval(match[2])["asyncio"] > eval(match[1])["asyncio"]
     assert eval(match[2])["trio"] > eval(match[1])["trio"]
 
+    # The session's task tree: the cells' loop, the tickers in both worlds.
+    ipython.send("%aiotrio tree")
+    ipython.expect(r"Trio task .*trio_ticker")
     ipython.send("%unload_ext aiotrio")
     ipython.send("print('CLOSED', t.done(), t.cancelled())")
     ipython.expect("CLOSED True True")

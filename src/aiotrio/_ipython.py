@@ -189,7 +189,12 @@ class Session:
         raises is printed to stderr. It sees the caller's context variables.
         """
         context = contextvars.copy_context()
-        self._call(context.run, self.nursery.start_soon, self._guard, async_fn, args)
+        self._call(context.run, self._start_guarded, async_fn, args)
+
+    def _start_guarded(
+        self, async_fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...]
+    ) -> None:
+        self.nursery.start_soon(self._guard, async_fn, args, name=async_fn)
 
     def create_task(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """Run asyncio coroutine `coro` as a task of the session's loop; the task.
@@ -240,7 +245,7 @@ class Session:
     def _start_cell(self, cell: _Cell) -> None:
         if not cell.started:
             cell.started = True
-            self.nursery.start_soon(self._run_cell, cell)
+            self.nursery.start_soon(self._run_cell, cell, name="IPython cell")
 
     def _interrupt(self, cell: _Cell) -> None:
         """Ctrl-C while `cell` runs: KeyboardInterrupt if it is busy, else cancel it."""

@@ -142,22 +142,67 @@ def task_tree() -> TaskTree:
     if root_task is None:
         raise RuntimeError("aiotrio.task_tree() must be called in a Trio run's thread")
     loops: list[LoopInfo] = []
-    root = _trio_task_info(root_task, loops)
+    root = _trio_task_info(root_task, loops, _LiveStack())
     bridges = [bridge for info in loops for bridge in _bridges_of(info.loop)]
     return TaskTree(root, loops, bridges)
 
 
-def _trio_task_info(task: trio.lowlevel.Task, loops: list[LoopInfo]) -> TrioTaskInfo:
+class _LiveStack:
+    """The calling thread's frames, for the tasks that are running right now.
+
+    A running coroutine has no ``cr_await`` chain to follow: the Trio task
+    that runs (the caller's, or the driver when an asyncio task runs) and the
+    asyncio task that runs are on the thread's stack instead, under the
+    frames of this module (and of a signal handler that called it).
+    """
+
+    def __init__(self) -> None:
+        frames = []
+        frame: types.FrameType | None = sys._getframe(1)
+        while frame is not None:
+            frames.append(frame)
+            frame = frame.f_back
+        frames.reverse()
+        while frames and frames[-1].f_code.co_filename == __file__:
+            frames.pop()
+        self.frames = frames
+        self._index = {id(frame): index for index, frame in enumerate(frames)}
+
+    def running(self, coro: Any) -> bool:
+        frame = getattr(coro, "cr_frame", None)
+        return frame is not None and id(frame) in self._index
+
+    def stack(self, coro: Any, until: Any = None) -> list[Frame]:
+        """The live frames from `coro`'s on, up to `until`'s frame (excluded) if live."""
+        start = self._index[id(coro.cr_frame)]
+        end = len(self.frames)
+        if until is not None and self.running(until):
+            end = self._index[id(until.cr_frame)]
+        return [_frame(frame) for frame in self.frames[start:end]]
+
+
+def _trio_task_info(
+    task: trio.lowlevel.Task, loops: list[LoopInfo], live: _LiveStack
+) -> TrioTaskInfo:
     loop = _served_loop(task)
     loop_info = None
+    running_asyncio = None
     if loop is not None:
-        loop_info = LoopInfo(repr(loop), loop, _asyncio_tasks(loop))
+        loop_info = LoopInfo(repr(loop), loop, _asyncio_tasks(loop, live))
         loops.append(loop_info)
+        current = asyncio.current_task(loop)
+        running_asyncio = None if current is None else current.get_coro()
+    if live.running(task.coro):
+        stack = live.stack(task.coro, until=running_asyncio)
+    else:
+        stack = _trio_stack(task)
     nurseries = [
-        NurseryInfo([_trio_task_info(child, loops) for child in _by_name(nursery.child_tasks)])
+        NurseryInfo(
+            [_trio_task_info(child, loops, live) for child in _by_name(nursery.child_tasks)]
+        )
         for nursery in task.child_nurseries
     ]
-    return TrioTaskInfo(task.name, task, _trio_stack(task), nurseries, loop_info)
+    return TrioTaskInfo(task.name, task, stack, nurseries, loop_info)
 
 
 def _by_name(tasks: Any) -> list[trio.lowlevel.Task]:
@@ -183,7 +228,7 @@ def _frame(frame: types.FrameType, lineno: int | None = None) -> Frame:
     return Frame(name, code.co_filename, frame.f_lineno if lineno is None else lineno)
 
 
-def _asyncio_tasks(loop: EventLoop) -> list[AsyncioTaskInfo]:
+def _asyncio_tasks(loop: EventLoop, live: _LiveStack) -> list[AsyncioTaskInfo]:
     tasks = sorted(asyncio.all_tasks(loop), key=lambda task: task.get_name())
     awaited_by: dict[asyncio.Future[Any], list[str]] = {}
     for task in tasks:
@@ -193,6 +238,8 @@ def _asyncio_tasks(loop: EventLoop) -> list[AsyncioTaskInfo]:
     infos = []
     for task in tasks:
         stack, waiters = _asyncio_stack(task)
+        if live.running(task.get_coro()):
+            stack = live.stack(task.get_coro())
         if waiters is None:
             waiters = awaited_by.get(task, [])
         future = awaited_future(task)
