@@ -8,11 +8,9 @@ read in process; a hung program in a subprocess prints its tree on SIGUSR1;
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
-import textwrap
 from typing import TYPE_CHECKING, Any
 
 import pytest

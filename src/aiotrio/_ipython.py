@@ -21,14 +21,15 @@ Cells without ``await`` run in IPython's thread as usual, so ``%run`` and
 
 from __future__ import annotations
 
-import asyncio
+import atexit
 import concurrent.futures
+import contextlib
 import contextvars
 import ctypes
 import sys
 import threading
 import traceback
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import trio
 
@@ -37,6 +38,7 @@ from ._loop_var import current_loop_var
 from ._open_loop import open_loop
 
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import Awaitable, Callable, Coroutine
     from types import FrameType
 
@@ -153,6 +155,13 @@ class Session:
             print(f"aiotrio: background task {task!r} failed:", file=sys.stderr)
             traceback.print_exception(task.exception(), file=sys.stderr)
 
+    def background_counts(self) -> str:
+        """How many background tasks run, as "N Trio tasks and M asyncio tasks"."""
+        with self._lock:
+            cells = len(self._cells)
+        trio_tasks = max(0, len(self.nursery.child_tasks) - cells)
+        return f"{trio_tasks} Trio tasks and {len(self._tasks)} asyncio tasks"
+
     # -- any thread --------------------------------------------------------------------
 
     @property
@@ -238,7 +247,7 @@ class Session:
                 if not handed_over:
                     token.run_sync_soon(context.run, self._start_cell, cell)
                     handed_over = True
-                return cell.done.result()
+                return cast("T", cell.done.result())
             except KeyboardInterrupt:
                 self._interrupt(cell)
 
@@ -256,15 +265,13 @@ class Session:
             )
             return
         if self._token is not None:
-            try:
+            with contextlib.suppress(trio.RunFinishedError):
                 self._token.run_sync_soon(cell.scope.cancel)
-            except trio.RunFinishedError:
-                pass
 
     def _busy_in(self, cell: _Cell) -> bool:
         """Whether the session's thread is executing the cell's code right now."""
         frame: FrameType | None = sys._current_frames().get(self._thread.ident or 0)
-        target = cell.coro.cr_frame
+        target = getattr(cell.coro, "cr_frame", None)
         while frame is not None:
             if frame is target:
                 return True
@@ -274,10 +281,8 @@ class Session:
     def close(self) -> None:
         """Cancel the cells and background tasks, close the loop, end the run."""
         if not self._closed and self._token is not None and self._stop is not None:
-            try:
+            with contextlib.suppress(trio.RunFinishedError):
                 self._token.run_sync_soon(self._stop.set)
-            except trio.RunFinishedError:
-                pass
         self._thread.join()
 
     def __repr__(self) -> str:
@@ -307,7 +312,7 @@ def load(shell: Any) -> None:
     shell.autoawait = True
     shell.push({NAMESPACE_NAME: session})
     shell.register_magic_function(_magic_for(session), "line", "aiotrio")
-    atexit_register(session.close)
+    atexit.register(session.close)
 
 
 def unload(shell: Any) -> None:
@@ -321,7 +326,7 @@ def unload(shell: Any) -> None:
     if shell.user_ns.get(NAMESPACE_NAME) is session:
         shell.drop_by_id({NAMESPACE_NAME: session})
     session.close()
-    atexit_unregister(session.close)
+    atexit.unregister(session.close)
 
 
 def _magic_for(session: Session) -> Callable[[str], None]:
@@ -329,7 +334,7 @@ def _magic_for(session: Session) -> Callable[[str], None]:
         """Switch how await-cells run (asyncio or trio), or show the session."""
         argument = line.strip()
         if argument in MODES:
-            session.mode = argument  # type: ignore[assignment]
+            session.mode = argument
         elif argument == "tree":
             from ._task_tree import format_task_tree  # noqa: PLC0415
 
@@ -340,20 +345,7 @@ def _magic_for(session: Session) -> Callable[[str], None]:
             return
         print(
             f"aiotrio: await-cells run as {session.mode} tasks; loop {session.loop!r}; "
-            f"{len(session.nursery.child_tasks)} Trio tasks and "
-            f"{len(session._tasks)} asyncio tasks started in the background"
+            f"{session.background_counts()} started in the background"
         )
 
     return aiotrio
-
-
-def atexit_register(fn: Callable[[], object]) -> None:
-    import atexit  # noqa: PLC0415
-
-    atexit.register(fn)
-
-
-def atexit_unregister(fn: Callable[[], object]) -> None:
-    import atexit  # noqa: PLC0415
-
-    atexit.unregister(fn)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import types
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -30,6 +29,7 @@ from ._bridges import TrioCallFuture
 from ._serve import serve
 
 if TYPE_CHECKING:
+    import types
     from collections.abc import Iterator
 
     from ._loop import EventLoop
