@@ -318,3 +318,37 @@ async def kernel_scenario(kernel: Kernel) -> None:
         assert status == "ok"
         assert ticks_grew(outputs) == (True, True)
         assert await kernel.execute("t.done()") == ("ok", [("execute_result", "False")])
+
+
+# -- the docs' session -----------------------------------------------------------------
+
+DOC = os.path.join(os.path.dirname(__file__), "..", "docs", "how-to", "ipython.md")
+
+RUN_DOC_CELLS = """\
+import re, sys
+from IPython.core.interactiveshell import InteractiveShell
+
+shell = InteractiveShell.instance()
+with open(sys.argv[1], encoding="utf-8") as file:
+    cells = re.findall(r"```ipython\\n(.*?)```", file.read(), re.DOTALL)
+for cell in cells:
+    if not shell.run_cell(cell).success:
+        sys.exit(f"cell failed: {cell!r}")
+print(f"{len(cells)} cells ran")
+"""
+
+
+def test_docs_session_runs(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", RUN_DOC_CELLS, DOC],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env={**os.environ, "IPYTHONDIR": str(tmp_path / "ipython")},
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.endswith("8 cells ran\n"), result.stdout
+    # %aiotrio tree showed the two heartbeats, each in its world.
+    assert "Trio task __main__.trio_heartbeat" in result.stdout
+    assert "at asyncio_heartbeat (" in result.stdout

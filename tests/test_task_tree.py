@@ -8,6 +8,8 @@ read in process; a hung program in a subprocess prints its tree on SIGUSR1;
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -248,3 +250,49 @@ def test_console_prints_the_task_tree() -> None:
     assert "aiotrio loop <EventLoop running=True" in result.stdout
     # The statement is an asyncio task of that loop; the console's reader a Trio thread call.
     assert "at <module> (<stdin>:1)" in result.stdout
+
+
+# -- the docs' examples ----------------------------------------------------------------
+
+DOC = os.path.join(os.path.dirname(__file__), "..", "docs", "how-to", "task-tree.md")
+
+
+def _fenced(kind: str) -> list[str]:
+    with open(DOC, encoding="utf-8") as file:
+        return re.findall(rf"```{kind}\n(.*?)```", file.read(), re.DOTALL)
+
+
+def _without_line_numbers(text: str) -> str:
+    return re.sub(r":\d+\)", ":N)", text)
+
+
+def test_docs_example_prints_the_tree_shown(tmp_path: Path) -> None:
+    example, _ = _fenced("python")
+    shown = _fenced("text")[0]
+    (tmp_path / "example.py").write_text(example)
+    result = subprocess.run(
+        [sys.executable, "example.py"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert _without_line_numbers(result.stdout) == _without_line_numbers(shown) + "\n"
+
+
+def test_docs_signal_example_prints_the_tree(tmp_path: Path) -> None:
+    _, example = _fenced("python")
+    (tmp_path / "example.py").write_text(example)
+    result = subprocess.run(
+        [sys.executable, "example.py"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith("Trio run: ")
+    assert "aiotrio loop <EventLoop running=True" in result.stderr
