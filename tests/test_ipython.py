@@ -250,7 +250,10 @@ class Kernel:
 
     async def interrupt_when_printed(self, code: str, marker: str) -> tuple[str, str | None]:
         """Run `code`, interrupt the kernel once it prints `marker`; the reply's status, ename."""
-        msg_id = self.client.execute(code)
+        # stop_on_error=False: after an error reply ipykernel aborts the requests
+        # that reach it before it has processed its own "stop aborting" message,
+        # which the next cell's request may do.
+        msg_id = self.client.execute(code, stop_on_error=False)
         while True:
             message = await self.client.get_iopub_msg(timeout=TIMEOUT)
             if message["msg_type"] == "stream" and marker in message["content"]["text"]:
