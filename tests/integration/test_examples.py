@@ -102,3 +102,11 @@ def test_aiohttp_server_with_trio_background_task() -> None:
     lines = out.splitlines()
     assert lines[0] == "got SIGINT, stopping"
     assert re.fullmatch(r"stopped cleanly after \d+ samples", lines[1])
+
+
+def test_uvicorn_served_from_a_trio_program() -> None:
+    out = run_example("uvicorn_in_trio.py")
+    assert out.splitlines() == [
+        "three requests, each answered on a later tick: True",
+        "uvicorn stopped; lifespan: startup, shutdown",
+    ]

@@ -102,12 +102,20 @@ def test_uvicorn_cli_serves_a_starlette_app_calling_trio() -> None:
 EXIT_STATUS = {signal.SIGINT: 0, signal.SIGTERM: -signal.SIGTERM}
 
 
-@pytest.mark.parametrize("how", ["uvicorn-cli", "uvicorn.run"])
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(
+    ("how", "sig"),
+    [
+        ("uvicorn-cli", signal.SIGINT),
+        ("uvicorn-cli", signal.SIGTERM),
+        # The example's own main() (uvicorn.run(app, loop="aiotrio:new_event_loop")).
+        ("uvicorn.run", signal.SIGTERM),
+    ],
+    ids=["cli-SIGINT", "cli-SIGTERM", "uvicorn.run-SIGTERM"],
+)
 def test_graceful_shutdown_completes_the_request_in_flight(how: str, sig: signal.Signals) -> None:
     if how == "uvicorn-cli":
         args = uvicorn_cli()
-    else:  # the example's own main(): uvicorn.run(app, loop="aiotrio:new_event_loop")
+    else:
         args = [sys.executable, "-W", "error", str(EXAMPLES / f"{APP}.py"), "--port", "0"]
     with ServerProcess(args) as server, ThreadPoolExecutor(1) as pool:
         base, desk_port = wait_until_serving(server)
