@@ -99,7 +99,7 @@ async def main() -> None:
     config = uvicorn.Config(make_app(metronome), log_level="warning")
     server = uvicorn.Server(config)
     with loopback_listener() as listener:
-        base = "http://127.0.0.1:{}".format(listener.getsockname()[1])
+        base = f"http://127.0.0.1:{listener.getsockname()[1]}"
         async with aiotrio.open_loop(), trio.open_nursery() as nursery:
             nursery.start_soon(metronome.run)
             async with trio.open_nursery() as web:
@@ -108,7 +108,8 @@ async def main() -> None:
                 # A Trio task using httpx (on Trio) while uvicorn serves on asyncio.
                 async with httpx.AsyncClient(base_url=base) as client:
                     ticks = [(await client.get("/tick")).json()["tick"] for _ in range(3)]
-                print(f"three requests, each answered on a later tick: {ticks == sorted(set(ticks))}")
+                in_order = ticks == sorted(set(ticks))
+                print(f"three requests, each answered on a later tick: {in_order}")
                 web.cancel_scope.cancel()  # graceful: uvicorn shuts down, then serve returns
             print(f"uvicorn stopped; lifespan: {', '.join(metronome.lifespan)}")
             nursery.cancel_scope.cancel()

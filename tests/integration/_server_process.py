@@ -120,9 +120,5 @@ class ServerProcess:
 
 def assert_clean_log(lines: Sequence[str]) -> None:
     """No traceback, warning or error in a server's log."""
-    bad = [
-        line
-        for line in lines
-        if re.search(r"Traceback|Warning|WARNING|ERROR|Exception", line)
-    ]
+    bad = [line for line in lines if re.search(r"Traceback|Warning|WARNING|ERROR|Exception", line)]
     assert not bad, "the server logged problems:\n" + "\n".join(lines)

@@ -6,6 +6,7 @@ unclosed session, a deprecation) is an error, and stderr must stay empty.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -15,6 +16,11 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+
+import httpx
+
+from ._examples import drop_namespace
+from ._server_process import LOG_TIMEOUT, ServerProcess, assert_clean_log
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -110,3 +116,28 @@ def test_uvicorn_served_from_a_trio_program() -> None:
         "three requests, each answered on a later tick: True",
         "uvicorn stopped; lifespan: startup, shutdown",
     ]
+
+
+def test_hypercorn_quart_trio_app_with_asyncpg_and_redis(pg_dsn: str, redis_url: str) -> None:
+    namespace = f"notes_example_{os.getpid()}"
+    args = [sys.executable, "-W", "error", str(EXAMPLES / "hypercorn_quart_trio.py")]
+    env = {"AIOTRIO_PG_DSN": pg_dsn, "AIOTRIO_REDIS_URL": redis_url}
+    with ServerProcess([*args, "--port", "0", "--namespace", namespace], env=env) as server:
+        base = json.loads(server.wait_for(r"^\{\"listening\".*").group(0))["listening"]
+        with httpx.Client(base_url=base, timeout=LOG_TIMEOUT) as client:
+            note = client.post("/notes", json={"text": "hello"}).json()["id"]
+            assert client.get(f"/notes/{note}").json()["cached"] is False
+            assert client.get(f"/notes/{note}").json() == {
+                "id": note,
+                "text": "hello",
+                "cached": True,
+                "views": 2,
+            }
+            stats = client.get("/stats").json()
+        server.send_signal(signal.SIGTERM)
+        server.wait_for(r"got SIGTERM, stopping")
+        server.wait_for(r"stopped cleanly")
+        assert server.finish() == 0
+    assert stats == {"notes": 1, "views": 2}
+    assert_clean_log(server.lines)
+    asyncio.run(drop_namespace(pg_dsn, redis_url, namespace))

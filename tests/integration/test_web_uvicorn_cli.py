@@ -67,7 +67,7 @@ def publish(desk_port: int, headline: str) -> str:
 
 def test_uvicorn_cli_serves_a_starlette_app_calling_trio() -> None:
     with ServerProcess(uvicorn_cli()) as server:
-        base, desk_port = wait_until_serving(server)
+        base, _ = wait_until_serving(server)
         with httpx.Client(base_url=base, timeout=LOG_TIMEOUT) as client:
             assert client.get("/").json() == {"loop": "aiotrio.EventLoop"}
             # A Trio TCP client, called from the handler, to the lifespan's Trio server.

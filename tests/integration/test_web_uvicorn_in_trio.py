@@ -7,11 +7,8 @@ itself runs in tests/integration/test_examples.py.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import logging
 import socket
-import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -23,27 +20,15 @@ from starlette.routing import Route
 
 import aiotrio
 
+from ._examples import load_example
 from ._harness import run, trio_heartbeat
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
-    from types import ModuleType
 
     from starlette.requests import Request
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-def _load_example(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"aiotrio_example_{name}", EXAMPLES / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-example = _load_example("uvicorn_in_trio")
+example = load_example("uvicorn_in_trio")
 
 
 def make_server(app: Any) -> uvicorn.Server:
@@ -148,9 +133,10 @@ def test_cancelling_from_trio_shuts_down_gracefully_with_a_request_in_flight() -
     server = make_server(Starlette(routes=[Route("/hold", hold)], lifespan=lifespan))
 
     async def main() -> None:
-        with example.loopback_listener() as listener, watch_log(
-            "uvicorn.error", "Waiting for connections to close"
-        ) as draining:
+        with (
+            example.loopback_listener() as listener,
+            watch_log("uvicorn.error", "Waiting for connections to close") as draining,
+        ):
             port = listener.getsockname()[1]
             response: list[httpx.Response] = []
 
