@@ -4,7 +4,7 @@ READINESS ?= selector trio
 export PYTHONS READINESS
 
 BENCH_PYTHONS ?= 3.11 3.14
-.PHONY: demo test unit lint integration anyio-suite trio-asyncio-suite conformance conformance-baseline bench dist changelog
+.PHONY: demo test unit lint integration anyio-suite trio-asyncio-suite uvicorn-suite conformance conformance-baseline bench dist changelog
 demo:
 	tools/demo.sh
 
@@ -27,6 +27,11 @@ anyio-suite:
 # trio-asyncio 0.16's own tests against aiotrio.trio_asyncio (docs/how-to/migrating.md).
 trio-asyncio-suite:
 	for v in $${PYTHONS:-$$(tools/pythons.sh | cut -d' ' -f1)}; do tools/trio-asyncio-suite.sh $$v || exit 1; done
+
+# uvicorn's own suite, on aiotrio and on stock asyncio in one run (~6 minutes per Python).
+uvicorn-suite:
+	tools/uvicorn-suite.sh 3.11
+	tools/uvicorn-suite.sh 3.14
 
 bench:
 	PYTHONS="$(BENCH_PYTHONS)" tools/bench.sh
