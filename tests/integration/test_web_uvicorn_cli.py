@@ -65,40 +65,31 @@ def publish(desk_port: int, headline: str) -> str:
     return answer.decode().rstrip("\n")
 
 
-def test_uvicorn_cli_serves_a_starlette_app_calling_trio() -> None:
-    with ServerProcess(uvicorn_cli()) as server:
-        base, _ = wait_until_serving(server)
-        with httpx.Client(base_url=base, timeout=LOG_TIMEOUT) as client:
-            assert client.get("/").json() == {"loop": "aiotrio.EventLoop"}
-            # A Trio TCP client, called from the handler, to the lifespan's Trio server.
-            response = client.get("/upper", params={"text": "hello trio"})
-            assert response.json() == {"text": "hello trio", "upper": "HELLO TRIO"}
+def check_features(base: str) -> None:
+    """The app's routes: Trio code behind each, a streaming response, a websocket."""
+    with httpx.Client(base_url=base, timeout=LOG_TIMEOUT) as client:
+        assert client.get("/").json() == {"loop": "aiotrio.EventLoop"}
+        # A Trio TCP client, called from the handler, to the lifespan's Trio server.
+        response = client.get("/upper", params={"text": "hello trio"})
+        assert response.json() == {"text": "hello trio", "upper": "HELLO TRIO"}
 
-            # The streaming response arrives line by line, each after a trio.sleep.
-            with client.stream("GET", "/ticks", params={"n": "4"}) as stream:
-                assert stream.headers["content-type"].startswith("text/plain")
-                assert "content-length" not in stream.headers  # chunked: really streamed
-                assert list(stream.iter_lines()) == ["tick 0", "tick 1", "tick 2", "tick 3"]
+        # The streaming response arrives line by line, each after a trio.sleep.
+        with client.stream("GET", "/ticks", params={"n": "4"}) as stream:
+            assert stream.headers["content-type"].startswith("text/plain")
+            assert "content-length" not in stream.headers  # chunked: really streamed
+            assert list(stream.iter_lines()) == ["tick 0", "tick 1", "tick 2", "tick 3"]
 
-        with connect(base.replace("http://", "ws://") + "/ws", open_timeout=LOG_TIMEOUT) as ws:
-            for text in ["one", "two", "three"]:
-                ws.send(text)
-                assert ws.recv(timeout=LOG_TIMEOUT) == text.upper()
-
-        server.send_signal(signal.SIGINT)
-        server.wait_for(r"Shutting down")
-        assert server.finish() == 0
-    # 1 + 3 headlines from the handlers (each ask() publishes what it asks).
-    assert "news desk stopped after 4 headlines" in server.log
-    assert "Application shutdown complete." in server.log
-    assert_clean_log(server.lines)
+    with connect(base.replace("http://", "ws://") + "/ws", open_timeout=LOG_TIMEOUT) as ws:
+        for text in ["one", "two", "three"]:
+            ws.send(text)
+            assert ws.recv(timeout=LOG_TIMEOUT) == text.upper()
 
 
 # After its graceful shutdown uvicorn re-raises the signal it caught, with the handler that
 # was there before it: SIGINT then becomes asyncio.Runner's KeyboardInterrupt, which
 # uvicorn's CLI turns into exit status 0, while SIGTERM's default action ends the process
-# by SIGTERM. Stock asyncio behaves the same (tools/uvicorn-suite.sh runs uvicorn's tests
-# of this on both loops).
+# by SIGTERM. Stock asyncio behaves the same (uvicorn's own tests of it run on both loops
+# in tools/uvicorn-suite.sh).
 EXIT_STATUS = {signal.SIGINT: 0, signal.SIGTERM: -signal.SIGTERM}
 
 
@@ -106,19 +97,22 @@ EXIT_STATUS = {signal.SIGINT: 0, signal.SIGTERM: -signal.SIGTERM}
     ("how", "sig"),
     [
         ("uvicorn-cli", signal.SIGINT),
-        ("uvicorn-cli", signal.SIGTERM),
-        # The example's own main() (uvicorn.run(app, loop="aiotrio:new_event_loop")).
+        # The example's own main(): uvicorn.run(app, loop="aiotrio:new_event_loop").
         ("uvicorn.run", signal.SIGTERM),
     ],
-    ids=["cli-SIGINT", "cli-SIGTERM", "uvicorn.run-SIGTERM"],
+    ids=["cli-SIGINT", "uvicorn.run-SIGTERM"],
 )
-def test_graceful_shutdown_completes_the_request_in_flight(how: str, sig: signal.Signals) -> None:
+def test_serves_trio_backed_app_and_shuts_down_gracefully_with_a_request_in_flight(
+    how: str, sig: signal.Signals
+) -> None:
     if how == "uvicorn-cli":
         args = uvicorn_cli()
     else:
         args = [sys.executable, "-W", "error", str(EXAMPLES / f"{APP}.py"), "--port", "0"]
     with ServerProcess(args) as server, ThreadPoolExecutor(1) as pool:
         base, desk_port = wait_until_serving(server)
+        check_features(base)
+
         in_flight = pool.submit(httpx.get, f"{base}/next", timeout=LOG_TIMEOUT)
         # The handler is waiting in Trio code for the next headline.
         server.wait_for(r"waiting for the next headline")
@@ -136,6 +130,8 @@ def test_graceful_shutdown_completes_the_request_in_flight(how: str, sig: signal
     log = server.log
     # The lifespan's shutdown ran after the request, then the loop closed.
     assert log.index("Waiting for connections to close") < log.index("Application shutdown")
-    assert "news desk stopped after 1 headlines" in log
+    # 1 + 3 headlines from the handlers (each ask() publishes what it asks), 1 from the test.
+    assert "news desk stopped after 5 headlines" in log
+    assert "Application shutdown complete." in log
     assert "Finished server process" in log
     assert_clean_log(server.lines)
