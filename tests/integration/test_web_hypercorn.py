@@ -10,10 +10,13 @@ from __future__ import annotations
 import functools
 import uuid
 
+import asyncpg
 import httpx
+import pytest
 import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
+from quart_trio import QuartTrio
 
 import aiotrio
 
@@ -78,5 +81,71 @@ def test_quart_trio_app_on_hypercorn_trio_with_asyncpg_and_redis(
         finally:
             with trio.CancelScope(shield=True):
                 await aiotrio.run_asyncio(drop_namespace, pg_dsn, redis_url, namespace)
+
+    run(main)
+
+
+def test_shutdown_deadline_cancels_a_query_in_flight_on_the_server(pg_dsn: str) -> None:
+    """Hypercorn cancels the handlers still running at its graceful timeout: the
+    Trio cancellation reaches the asyncpg query, which PostgreSQL then stops."""
+    app = QuartTrio(__name__)
+    pool: list[asyncpg.Pool] = []
+    seen: dict[str, object] = {}
+    entered = trio.Event()
+
+    @app.before_serving
+    async def open_pool() -> None:
+        pool.append(await aiotrio.aio_as_trio(asyncpg.create_pool(pg_dsn, min_size=1, max_size=2)))
+
+    @app.after_serving
+    async def close_pool() -> None:
+        await aiotrio.aio_as_trio(pool[0].close)()  # waits for the connection to be back
+
+    @app.get("/slow")
+    async def slow() -> str:
+        async with aiotrio.aio_as_trio(pool[0].acquire()) as connection:
+            seen["pid"] = connection.get_server_pid()
+            entered.set()
+            try:
+                await aiotrio.aio_as_trio(connection.fetchval)("SELECT pg_sleep(30)")
+            except trio.Cancelled:
+                seen["cancelled"] = True
+                raise
+        return "finished"
+
+    config = Config()
+    config.bind = ["127.0.0.1:0"]
+    config.accesslog = None
+    config.errorlog = None
+    config.graceful_timeout = 0.2
+
+    async def main() -> None:
+        watcher = await aiotrio.aio_as_trio(asyncpg.connect(pg_dsn))
+        try:
+            stop = trio.Event()
+            async with trio.open_nursery() as nursery:
+                binds = await nursery.start(
+                    functools.partial(serve, app, config, shutdown_trigger=stop.wait)
+                )
+
+                async def request() -> None:
+                    async with httpx.AsyncClient() as client:
+                        with pytest.raises(httpx.RemoteProtocolError):
+                            await client.get(f"{binds[0]}/slow")
+
+                nursery.start_soon(request)
+                await entered.wait()
+                stopped_at = trio.current_time()
+                stop.set()
+            # serve() returned after its graceful timeout, not after the 30 s query.
+            assert trio.current_time() - stopped_at < 10
+            assert seen["cancelled"] is True
+            # The query was stopped on the server and the pool closed its connection.
+            activity = await aiotrio.aio_as_trio(watcher.fetchrow)(
+                "SELECT state FROM pg_stat_activity WHERE pid = $1", seen["pid"]
+            )
+            assert activity is None
+        finally:
+            await aiotrio.aio_as_trio(watcher.close)()
 
     run(main)
