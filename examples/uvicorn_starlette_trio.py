@@ -104,26 +104,25 @@ class NewsDesk:
             return answer.decode().rstrip("\n")
 
 
-DESK = NewsDesk()
-
-
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    # Made here, not at import: Trio objects belong to the Trio run serving the app.
+    app.state.desk = desk = NewsDesk()
     # A long-lived Trio task for the app's lifetime: an asyncio task awaiting run_trio.
-    service = asyncio.create_task(aiotrio.run_trio(DESK.serve))
-    started = asyncio.create_task(aiotrio.run_trio(DESK.started.wait))
+    service = asyncio.create_task(aiotrio.run_trio(desk.serve))
+    started = asyncio.create_task(aiotrio.run_trio(desk.started.wait))
     await asyncio.wait([service, started], return_when=asyncio.FIRST_COMPLETED)
     if service.done():  # it failed to start: raise its error
         started.cancel()
         service.result()
-    log.info("news desk listening on 127.0.0.1:%d", DESK.port)
+    log.info("news desk listening on 127.0.0.1:%d", desk.port)
     try:
         yield
     finally:
         service.cancel()  # cancels the Trio task, and waits for it to exit
         with contextlib.suppress(asyncio.CancelledError):
             await service
-        log.info("news desk stopped after %d headlines", DESK.headlines)
+        log.info("news desk stopped after %d headlines", desk.headlines)
 
 
 async def about(request: Request) -> JSONResponse:
@@ -133,11 +132,13 @@ async def about(request: Request) -> JSONResponse:
 
 async def upper(request: Request) -> JSONResponse:
     text = request.query_params.get("text", "")
-    return JSONResponse({"text": text, "upper": await aiotrio.run_trio(DESK.ask, text)})
+    desk = request.app.state.desk
+    return JSONResponse({"text": text, "upper": await aiotrio.run_trio(desk.ask, text)})
 
 
 async def next_headline(request: Request) -> JSONResponse:
-    return JSONResponse({"headline": await aiotrio.run_trio(DESK.next_headline)})
+    desk = request.app.state.desk
+    return JSONResponse({"headline": await aiotrio.run_trio(desk.next_headline)})
 
 
 async def ticks(request: Request) -> StreamingResponse:
@@ -156,7 +157,7 @@ async def shout(websocket: WebSocket) -> None:
     try:
         while True:
             text = await websocket.receive_text()
-            await websocket.send_text(await aiotrio.run_trio(DESK.ask, text))
+            await websocket.send_text(await aiotrio.run_trio(websocket.app.state.desk.ask, text))
     except WebSocketDisconnect:
         pass
 
