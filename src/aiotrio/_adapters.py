@@ -210,6 +210,8 @@ def _retrieve_outcome(future: asyncio.Future[Any]) -> None:
 def aio_as_trio(wrapped: Any, *, loop: EventLoop | None = None) -> AsyncioAsTrio:
     """Wrap asyncio-flavored `wrapped` for use from Trio.
 
+    :flavour: trio
+
     `wrapped` may be an async function (``await aio_as_trio(fn)(*args)``, or
     ``await aio_as_trio(fn)`` for no arguments; also usable as a decorator),
     an awaitable (``await aio_as_trio(fut)``), an
@@ -389,6 +391,8 @@ class _HeldTrioContext:
 
 def trio_as_aio(wrapped: Any, *, loop: EventLoop | None = None) -> TrioAsAsyncio:
     """Wrap Trio-flavored `wrapped` for use from asyncio.
+
+    :flavour: asyncio
 
     `wrapped` may be an async function (``await trio_as_aio(fn)(*args)``,
     which returns an asyncio future at once; also usable as a decorator), an

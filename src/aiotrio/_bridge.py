@@ -112,6 +112,8 @@ async def _await(awaitable: Awaitable[T]) -> T:
 async def run_asyncio(async_fn: Callable[..., Awaitable[T]], *args: Any) -> T:
     """Run ``await async_fn(*args)`` as an asyncio task and return its result.
 
+    :flavour: trio
+
     A Trio-flavored function: call it from Trio code inside ``open_loop()``.
     Exceptions propagate with their tracebacks; cancellation follows the
     module docstring's rules.
@@ -145,6 +147,8 @@ def start_trio_call(
 
 async def run_trio(async_fn: Callable[..., Awaitable[T]], *args: Any) -> T:
     """Run ``await async_fn(*args)`` as a Trio task and return its result.
+
+    :flavour: asyncio
 
     An asyncio-flavored function: await it from asyncio code on an aiotrio
     loop. Cancelling the awaiting asyncio task cancels the Trio task and waits

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 def current_loop() -> EventLoop:
     """The aiotrio loop of the calling code.
 
+    :flavour: either
+
     From Trio code: the loop of the innermost ``open_loop()`` block (or, in a
     Trio task started by ``run_trio``, the loop that started it). From asyncio
     code: the running loop, if it is an aiotrio loop.

@@ -31,6 +31,8 @@ _Ts = TypeVarTuple("_Ts")
 class EventLoop(SelectorLoopInternals):
     """An asyncio event loop hosted on Trio.
 
+    :flavour: either
+
     It is asyncio's own selector loop (so transports, servers, TLS, pipes and
     subprocesses are asyncio's), except that the select-and-run cycle is done
     by a `Driver` running as a Trio task. Two ways to run it:

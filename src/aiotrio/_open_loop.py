@@ -31,6 +31,8 @@ def new_event_loop(
 ) -> EventLoop:
     """A new aiotrio loop, for ``asyncio.run(..., loop_factory=aiotrio.new_event_loop)``.
 
+    :flavour: either
+
     See `EventLoop` for `readiness` and `clock`.
     """
     return EventLoop(readiness=readiness, clock=clock)
@@ -38,6 +40,8 @@ def new_event_loop(
 
 def open_loop(*, readiness: str | None = None) -> AbstractAsyncContextManager[EventLoop]:
     """Run a new aiotrio loop for the duration of the block.
+
+    :flavour: trio
 
     A Trio-flavored async context manager. Inside the block asyncio code runs
     on the loop (use `run_asyncio`/`aio_as_trio` to call it). Leaving the
@@ -152,6 +156,8 @@ def run(
     **trio_run_kwargs: Any,
 ) -> T:
     """``trio.run(async_fn, *args)`` with an aiotrio loop open for the whole run.
+
+    :flavour: no-loop
 
     `async_fn` is Trio-flavored; keyword arguments go to `trio.run` (for
     example ``clock=``).

@@ -62,6 +62,10 @@ _AIOTRIO_DIR = os.path.dirname(os.path.abspath(aiotrio.__file__)) + os.sep
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add ``--aiotrio-asyncio`` and the ini option ``aiotrio_asyncio``.
+
+    :flavour: pytest
+    """
     group = parser.getgroup("aiotrio")
     group.addoption(
         "--aiotrio-asyncio",
@@ -74,6 +78,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """Register `AsyncioLoopFactories` when ``aiotrio_asyncio`` is not ``off``.
+
+    :flavour: pytest
+
+    Raises:
+        pytest.UsageError: for an unknown mode, or when pytest-asyncio is
+            missing or older than 1.4.
+    """
     mode = config.getoption("aiotrio_asyncio") or config.getini("aiotrio_asyncio")
     if mode not in _MODES:
         raise pytest.UsageError(f"aiotrio_asyncio must be one of {', '.join(_MODES)}, not {mode!r}")
@@ -94,6 +106,8 @@ def pytest_configure(config: pytest.Config) -> None:
 class AsyncioLoopFactories:
     """pytest-asyncio's loop-factory hook, giving aiotrio's factory.
 
+    :flavour: pytest
+
     A hook wrapper, so that with ``both=True`` the factories other
     implementations return (a conftest's uvloop, say) are kept and aiotrio's
     is added; without any, the stock ``asyncio.new_event_loop`` is the other.
@@ -106,6 +120,10 @@ class AsyncioLoopFactories:
     def pytest_asyncio_loop_factories(
         self, config: pytest.Config, item: pytest.Item
     ) -> Generator[None, Mapping[str, LoopFactory] | None, Mapping[str, LoopFactory]]:
+        """The loop factories `item` runs under, by their ids.
+
+        :flavour: pytest
+        """
         others = yield
         if not self.both:
             return {"aiotrio": aiotrio.new_event_loop}
@@ -138,6 +156,8 @@ async def _open_loop_for_test() -> AsyncIterator[aiotrio.EventLoop]:
 def _aiotrio_loop() -> AsyncIterator[aiotrio.EventLoop]:
     """An aiotrio loop open for the test's Trio run (pytest-trio tests only).
 
+    :flavour: pytest
+
     The loop is ``aiotrio.current_loop()`` in the test and its fixtures; on
     teardown its remaining asyncio tasks are cancelled and awaited, then it
     is closed (see `aiotrio.open_loop`).
@@ -156,6 +176,8 @@ def asyncio_fixture(
     ids: Iterable[object] | Callable[[Any], object | None] | None = None,
 ) -> Any:
     """Make an asyncio-flavored async fixture usable from pytest-trio tests.
+
+    :flavour: pytest
 
     Use it instead of ``@pytest.fixture``, bare or with arguments::
 
@@ -278,6 +300,12 @@ def _noted(note: str) -> Iterator[None]:
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Drop aiotrio's frames from the failures of tests that use ``aiotrio_loop``.
+
+    :flavour: pytest
+
+    Not with ``--fulltrace``, which shows every frame.
+    """
     excinfo = call.excinfo
     if (
         excinfo is not None

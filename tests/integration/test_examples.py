@@ -59,7 +59,12 @@ def test_trio_program_with_asyncpg_and_aiohttp(pg_dsn: str) -> None:
         "quote 2: Flat is better than nested.",
         "quote 3: Errors should never pass silently.",
     ]
-    assert lines[3:] == ["notifications: 1, 2, 3", "done"]
+    assert lines[3:] == [
+        "notifications: 1, 2, 3",
+        "slow query cancelled: True",
+        "next query: 2",
+        "done",
+    ]
 
 
 def _get_json(url: str) -> dict[str, float]:

@@ -1,0 +1,107 @@
+"""Sphinx extension for aiotrio's docs: each function's flavour, and a complete API reference.
+
+- ``:flavour: NAME`` in a docstring (a field of its own line) says where the
+  object is called from; autodoc renders it as a badge (the ``flavour``
+  directive, usable in pages too). Every function, class and method that
+  autodoc documents must have one: a missing one is a warning (an error
+  under ``-W``).
+- Every public name of the modules in ``aiotrio_public_modules`` must be
+  documented somewhere in the site: a missing one is a warning. Public names
+  are a module's ``__all__``, or else the names its source binds at top
+  level without a leading underscore.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import re
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from docutils import nodes
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
+
+if TYPE_CHECKING:
+    from sphinx.application import Sphinx
+    from sphinx.environment import BuildEnvironment
+
+logger = logging.getLogger(__name__)
+
+#: Each flavour: its badge, and what it means.
+FLAVOURS = {
+    "trio": ("Trio", "call it from Trio code (a Trio task), inside an aiotrio loop's scope"),
+    "asyncio": ("asyncio", "call it from asyncio code running on an aiotrio loop"),
+    "either": ("either", "call it from Trio code, from asyncio code or from plain synchronous code"),
+    "no-loop": ("no loop", "call it where no event loop runs (it starts one): a program's top level"),
+    "pytest": ("pytest", "pytest uses it: request the fixture, or let pytest call the hook"),
+}
+
+_FIELD = re.compile(r"^\s*:flavour:\s*(?P<name>\S+)\s*$")
+
+
+class FlavourDirective(SphinxDirective):
+    """``.. flavour:: trio``: a badge saying where to call the object from."""
+
+    required_arguments = 1
+    has_content = False
+    option_spec: ClassVar[dict[str, Any]] = {}
+
+    def run(self) -> list[nodes.Node]:
+        name = self.arguments[0]
+        if name not in FLAVOURS:
+            raise self.error(f"unknown flavour {name!r}: one of {', '.join(FLAVOURS)}")
+        badge, meaning = FLAVOURS[name]
+        paragraph = nodes.paragraph(classes=["flavour", f"flavour-{name}"])
+        paragraph += nodes.strong(text=f"Flavour: {badge}")
+        paragraph += nodes.Text(f" ({meaning}).")
+        return [paragraph]
+
+
+def _process_docstring(
+    app: Sphinx, what: str, name: str, obj: object, options: Any, lines: list[str]
+) -> None:
+    found = False
+    for i, line in enumerate(lines):
+        match = _FIELD.match(line)
+        if match:
+            indent = line[: len(line) - len(line.lstrip())]
+            lines[i] = f"{indent}.. flavour:: {match['name']}"
+            found = True
+    if what in ("function", "class", "method", "decorator") and not found:
+        logger.warning("%s %s has no ':flavour:' field in its docstring", what, name)
+
+
+def public_names(module_name: str) -> list[str]:
+    """The public names of `module_name` (see the module docstring)."""
+    module = importlib.import_module(module_name)
+    exported = getattr(module, "__all__", None)
+    if exported is not None:
+        return [n for n in exported if not n.startswith("__")]
+    tree = ast.parse(inspect.getsource(module))
+    names: list[str] = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.append(node.name)
+        elif isinstance(node, ast.Assign):
+            names += [t.id for t in node.targets if isinstance(t, ast.Name)]
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.append(node.target.id)
+    return [n for n in names if not n.startswith("_")]
+
+
+def _check_public_api(app: Sphinx, env: BuildEnvironment) -> None:
+    documented = set(env.get_domain("py").objects)  # type: ignore[attr-defined]
+    for module_name in app.config.aiotrio_public_modules:
+        for name in public_names(module_name):
+            if f"{module_name}.{name}" not in documented:
+                logger.warning("public name %s.%s is not documented", module_name, name)
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_config_value("aiotrio_public_modules", [], "env")
+    app.add_directive("flavour", FlavourDirective)
+    app.connect("autodoc-process-docstring", _process_docstring)
+    app.connect("env-check-consistency", _check_public_api)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
