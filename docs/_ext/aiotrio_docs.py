@@ -31,11 +31,11 @@ logger = logging.getLogger(__name__)
 
 #: Each flavour: its badge, and what it means.
 FLAVOURS = {
-    "trio": ("Trio", "call it from Trio code (a Trio task), inside an aiotrio loop's scope"),
-    "asyncio": ("asyncio", "call it from asyncio code running on an aiotrio loop"),
-    "either": ("either", "call it from Trio code, from asyncio code or from plain synchronous code"),
-    "no-loop": ("no loop", "call it where no event loop runs (it starts one): a program's top level"),
-    "pytest": ("pytest", "pytest uses it: request the fixture, or let pytest call the hook"),
+    "trio": ("Trio", "Call it from Trio code, inside an aiotrio loop's scope."),
+    "asyncio": ("asyncio", "Call it from asyncio code running on an aiotrio loop."),
+    "either": ("either", "Call it from Trio code, asyncio code or plain synchronous code."),
+    "no-loop": ("no loop", "Call it where no event loop runs yet (it starts one)."),
+    "pytest": ("pytest", "For pytest: request the fixture by name; pytest calls the hooks."),
 }
 
 _FIELD = re.compile(r"^\s*:flavour:\s*(?P<name>\S+)\s*$")
@@ -54,8 +54,8 @@ class FlavourDirective(SphinxDirective):
             raise self.error(f"unknown flavour {name!r}: one of {', '.join(FLAVOURS)}")
         badge, meaning = FLAVOURS[name]
         paragraph = nodes.paragraph(classes=["flavour", f"flavour-{name}"])
-        paragraph += nodes.strong(text=f"Flavour: {badge}")
-        paragraph += nodes.Text(f" ({meaning}).")
+        paragraph += nodes.strong(text=f"Flavour: {badge}.")
+        paragraph += nodes.Text(f" {meaning}")
         return [paragraph]
 
 
@@ -71,6 +71,31 @@ def _process_docstring(
             found = True
     if what in ("function", "class", "method", "decorator") and not found:
         logger.warning("%s %s has no ':flavour:' field in its docstring", what, name)
+
+
+def _process_signature(
+    app: Sphinx,
+    what: str,
+    name: str,
+    obj: object,
+    options: Any,
+    signature: str | None,
+    return_annotation: str | None,
+) -> tuple[str | None, str | None] | None:
+    # An @asynccontextmanager function shows its generator's annotation,
+    # AsyncIterator[X]; what callers get is an async context manager of X.
+    wrapped = getattr(obj, "__wrapped__", None)
+    if (
+        what == "function"
+        and wrapped is not None
+        and inspect.isasyncgenfunction(wrapped)
+        and not inspect.isasyncgenfunction(obj)
+        and return_annotation
+        and return_annotation.startswith("AsyncIterator[")
+    ):
+        inner = return_annotation[len("AsyncIterator[") : -1]
+        return signature, f"contextlib.AbstractAsyncContextManager[{inner}]"
+    return None
 
 
 def public_names(module_name: str) -> list[str]:
@@ -103,5 +128,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("aiotrio_public_modules", [], "env")
     app.add_directive("flavour", FlavourDirective)
     app.connect("autodoc-process-docstring", _process_docstring)
+    app.connect("autodoc-process-signature", _process_signature)
     app.connect("env-check-consistency", _check_public_api)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
