@@ -22,6 +22,9 @@ Markers, HTML comments on the lines directly above a fence:
 - ``<!-- snippet: continues -->``: the block continues the page's previous
   python block, which runs first, in the same file.
 - ``<!-- snippet: requires (python >= 3.12) -->``: skipped on older Pythons.
+- ``<!-- snippet: conftest (asyncio) -->`` (or ``anyio``): the block is a
+  ``conftest.py``; pytest runs it with a small pytest-asyncio (or anyio)
+  test, which must pass, and must have run on an aiotrio loop.
 
 Each run has a hard timeout, and runs with the environment's
 ``AIOTRIO_READINESS``.
@@ -57,6 +60,7 @@ class Snippet:
     requires: tuple[int, int] | None = None
     error: str | None = None
     prefix: list[str] = field(default_factory=list)
+    conftest_for: str | None = None
 
     @property
     def id(self) -> str:
@@ -121,6 +125,8 @@ def _apply_markers(
             snippet.prefix = [*previous.prefix, previous.code]
         elif word == "requires" and (version := _REQUIRES.match(arg)):
             snippet.requires = (int(version["major"]), int(version["minor"]))
+        elif word == "conftest" and arg in _LOOP_TESTS:
+            snippet.conftest_for = arg
         else:
             snippet.error = f"line {j + 1}: unknown snippet marker {lines[j].strip()!r}"
             return
@@ -176,22 +182,40 @@ def url(server_address):
     return f"http://{host}:{port}/"
 '''
 
-_INI_TEST = '''
+_LOOP_TEST = '''
 import asyncio
 import json
-import os
 
 import pytest
 
 import aiotrio
 
 
-@pytest.mark.asyncio
+@pytest.mark.{mark}
 async def test_which_loop():
     loop = asyncio.get_running_loop()
     with open("loops.jsonl", "a") as log:
         log.write(json.dumps(isinstance(loop, aiotrio.EventLoop)) + "\\n")
 '''
+
+#: The sample test a conftest snippet is run with, by the marker's argument.
+_LOOP_TESTS = {"asyncio": _LOOP_TEST.format(mark="asyncio"), "anyio": _LOOP_TEST.format(mark="anyio")}
+
+
+#: pytest as the snippets run it; the loop scope option only keeps pytest-asyncio
+#: from warning that it is unset (an error under -W error).
+PYTEST = [
+    sys.executable,
+    "-m",
+    "pytest",
+    "-q",
+    "-W",
+    "error",
+    "-p",
+    "no:cacheprovider",
+    "-o",
+    "asyncio_default_fixture_loop_scope=function",
+]
 
 
 def _run(args: list[str], cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -217,7 +241,7 @@ def run_pytest_file(snippet: Snippet, tmp_path: Path) -> None:
     (tmp_path / "conftest.py").write_text(_CONFTEST)
     (tmp_path / "test_snippet.py").write_text(snippet.runnable_code)
     done = _run(
-        [sys.executable, "-m", "pytest", "-q", "-W", "error", "-p", "no:cacheprovider"], tmp_path
+        PYTEST, tmp_path
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert re.search(r"\b\d+ passed\b", done.stdout), done.stdout
@@ -259,16 +283,29 @@ def run_console(snippet: Snippet, tmp_path: Path) -> None:
         assert "Traceback" not in done.stderr, done.stderr
 
 
+def _run_loop_test(tmp_path: Path, test: str) -> list[bool]:
+    """Run `test` (a _LOOP_TEST) with pytest: whether each run was on an aiotrio loop."""
+    (tmp_path / "test_loops.py").write_text(test)
+    done = _run(
+        PYTEST, tmp_path
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return [line == "true" for line in (tmp_path / "loops.jsonl").read_text().split()]
+
+
 def run_pytest_ini(snippet: Snippet, tmp_path: Path) -> None:
     assert "[pytest]" in snippet.code, "an ini block that is not pytest's: mark it skip (REASON)"
     (tmp_path / "pytest.ini").write_text(snippet.code)
-    (tmp_path / "test_loops.py").write_text(_INI_TEST)
-    done = _run(
-        [sys.executable, "-m", "pytest", "-q", "-W", "error", "-p", "no:cacheprovider"], tmp_path
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    ran_on = (tmp_path / "loops.jsonl").read_text().split()
-    assert "true" in ran_on, f"no test ran on an aiotrio loop: {ran_on}"
+    ran_on = _run_loop_test(tmp_path, _LOOP_TESTS["asyncio"])
+    assert True in ran_on, f"no test ran on an aiotrio loop: {ran_on}"
+
+
+def run_conftest(snippet: Snippet, tmp_path: Path) -> None:
+    assert snippet.conftest_for is not None
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "conftest.py").write_text(snippet.runnable_code)
+    ran_on = _run_loop_test(tmp_path, _LOOP_TESTS[snippet.conftest_for])
+    assert ran_on and all(ran_on), f"not every test ran on an aiotrio loop: {ran_on}"
 
 
 @pytest.mark.parametrize("snippet", _params())
@@ -283,6 +320,8 @@ def test_snippet_runs(snippet: Snippet, tmp_path: Path) -> None:
         run_console(snippet, tmp_path)
     elif snippet.lang == "ini":
         run_pytest_ini(snippet, tmp_path)
+    elif snippet.conftest_for:
+        run_conftest(snippet, tmp_path)
     elif _TEST_FUNCTION.search(snippet.runnable_code):
         run_pytest_file(snippet, tmp_path)
     else:
