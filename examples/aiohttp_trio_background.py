@@ -5,6 +5,8 @@ aiohttp handlers (asyncio code) read it, and ``/wait`` awaits Trio code with
 `aiotrio.run_trio` until the next sample. SIGINT or SIGTERM stops the program
 the Trio way: a cancel scope, then aiohttp's cleanup.
 
+Extra dependencies: ``pip install aiohttp``.
+
     python examples/aiohttp_trio_background.py [--port 8080]
     curl http://127.0.0.1:8080/latest; curl http://127.0.0.1:8080/wait
 """

@@ -8,6 +8,8 @@ one argument: ``asyncio.run(main(), loop_factory=aiotrio.new_event_loop)``
 has no ``loop_factory``).
 
     python examples/asyncio_script.py
+
+Extra dependencies: ``pip install aiohttp websockets aiosqlite``.
 """
 
 from __future__ import annotations

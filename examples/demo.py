@@ -1,6 +1,8 @@
 """aiotrio in one screen: a Trio program and asyncio code working together.
 
 Run it with ``make demo``. Every line it prints says which side printed it.
+
+Extra dependencies: none (aiotrio's own: trio, outcome, sniffio).
 """
 
 from __future__ import annotations

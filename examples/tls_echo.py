@@ -1,7 +1,8 @@
 """A Trio program that runs an asyncio TLS echo server and TLS clients, on aiotrio.
 
-The certificates come from ``trustme`` (a throw-away CA made at start-up; ``pip install
-trustme``). Run it with ``python examples/tls_echo.py``. Every line it prints says which side
+Extra dependencies: ``pip install trustme``.
+
+The certificates come from ``trustme`` (a throw-away CA made at start-up). Run it with ``python examples/tls_echo.py``. Every line it prints says which side
 printed it. What happens:
 
 1. Trio opens an aiotrio loop and starts an asyncio TLS echo server in it.

@@ -7,8 +7,8 @@ timeout cancels a slow query. All the control flow is Trio's; asyncio code is
 called with `aio_as_trio`. The tutorial (docs/tutorial.md) explains it step by
 step.
 
-Extra dependencies: ``pip install aiohttp asyncpg`` (the ``integration`` extra),
-and a PostgreSQL server (``tools/servers.sh start`` runs one and prints a DSN):
+Extra dependencies: ``pip install aiohttp asyncpg``, and a PostgreSQL server
+(``tools/servers.sh start`` runs one and prints a DSN):
 
     AIOTRIO_PG_DSN=postgresql://user@127.0.0.1:5432/postgres python examples/trio_asyncpg_aiohttp.py
 """

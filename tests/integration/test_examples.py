@@ -6,6 +6,7 @@ unclosed session, a deprecation) is an error, and stderr must stay empty.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import os
@@ -146,3 +147,32 @@ def test_hypercorn_quart_trio_app_with_asyncpg_and_redis(pg_dsn: str, redis_url:
     assert stats == {"notes": 1, "views": 2}
     assert_clean_log(server.lines)
     asyncio.run(drop_namespace(pg_dsn, redis_url, namespace))
+
+
+def test_demo_runs() -> None:
+    out = run_example("demo.py")
+    assert "  [trio   ] Trio said 42" in out.splitlines()
+    assert out.splitlines()[-1] == "  [asyncio] ran on aiotrio.EventLoop"
+
+
+_RUNTIME = {"aiotrio", "trio", "outcome", "sniffio"}
+
+
+def _third_party_imports(source: str) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.partition(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.partition(".")[0])
+    return names - set(sys.stdlib_module_names) - _RUNTIME - {"__future__"}
+
+
+def test_each_example_names_its_extra_dependencies() -> None:
+    for example in sorted(EXAMPLES.glob("*.py")):
+        docstring = ast.get_docstring(ast.parse(example.read_text())) or ""
+        match = re.search(r"^Extra dependencies: (.*)$", docstring, re.MULTILINE)
+        assert match, f"{example.name}: no 'Extra dependencies:' line in its docstring"
+        listed = set(re.findall(r"pip install ([\w\- ]+)", match.group(1)))
+        named = {name for group in listed for name in group.split()}
+        assert named == _third_party_imports(example.read_text()), example.name
