@@ -4,12 +4,15 @@ READINESS ?= selector trio
 export PYTHONS READINESS
 
 BENCH_PYTHONS ?= 3.11 3.14
-.PHONY: demo test unit lint integration anyio-suite trio-asyncio-suite uvicorn-suite conformance conformance-baseline bench dist changelog
+.PHONY: demo test docs unit lint integration anyio-suite trio-asyncio-suite uvicorn-suite conformance conformance-baseline bench dist changelog
 demo:
 	tools/demo.sh
 
 test:
 	tools/test.sh
+
+docs:
+	tools/docs.sh
 
 unit:
 	tools/unit.sh

@@ -17,6 +17,7 @@ run() {
   "$@" || { echo "##### FAILED: $*"; status=1; }
 }
 run tools/lint.sh
+run tools/docs.sh
 run tools/unit.sh
 run tools/conformance.sh
 run tools/integration.sh

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The pytest suite (tests/, integration tests excluded) for each Python in $PYTHONS
 # and each readiness backend in $READINESS, two runs at a time (2 cores).
-# The plugin, CLI, IPython and task-tree tests do not depend on the readiness backend:
-# they run once per Python, with the first backend. Prints one summary line per run.
+# The plugin, CLI, IPython, task-tree and docs snippet tests do not depend on the
+# readiness backend:# they run once per Python, with the first backend. Prints one summary line per run.
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -21,7 +21,8 @@ run_one() {  # VERSION BACKEND FIRST-BACKEND?
   python=$(cat "$logs/python-$version")
   local ignore=(--ignore=tests/integration)
   [ "$first" = yes ] || ignore+=(--ignore=tests/test_cli.py --ignore=tests/test_pytest_plugin.py
-                                --ignore=tests/test_ipython.py --ignore=tests/test_task_tree.py)
+                                --ignore=tests/test_ipython.py --ignore=tests/test_task_tree.py
+                                --ignore=tests/test_docs_snippets.py)
   AIOTRIO_READINESS=$backend "$python" -m pytest -q "${ignore[@]}" tests \
     > "$logs/run-$version-$backend.log" 2>&1
   echo $? > "$logs/run-$version-$backend.rc"
