@@ -39,7 +39,8 @@ autodoc_preserve_defaults = True
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 
-# `-n` checks every reference to aiotrio's own objects. Names from other
+nitpicky = True  # as `-n`: also on Read the Docs
+# Nitpicky mode checks every reference to aiotrio's own objects. Names from other
 # projects cannot be resolved without intersphinx, which would fetch their
 # inventories from the Internet at build time: the build is offline.
 _OTHER_PROJECTS = r"(asyncio|trio|outcome|collections\.abc|typing|types|contextlib|_pytest|pytest)\..*"

@@ -315,7 +315,7 @@ def test_snippet_runs(snippet: Snippet, tmp_path: Path) -> None:
     if snippet.skip:
         pytest.skip(f"{snippet.id}: marked in the docs: {snippet.skip}")
     if snippet.requires and sys.version_info < snippet.requires:
-        pytest.skip("needs Python {}.{}".format(*snippet.requires))
+        pytest.skip("{}: needs Python {}.{}".format(snippet.id, *snippet.requires))
     if snippet.lang == "pycon":
         run_console(snippet, tmp_path)
     elif snippet.lang == "ini":
