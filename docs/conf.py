@@ -13,7 +13,7 @@ import aiotrio  # noqa: E402
 
 project = "aiotrio"
 author = "the aiotrio developers"
-copyright = "the aiotrio developers"  # noqa: A001
+copyright = "the aiotrio developers"
 release = aiotrio.__version__
 version = release
 
@@ -43,7 +43,9 @@ nitpicky = True  # as `-n`: also on Read the Docs
 # Nitpicky mode checks every reference to aiotrio's own objects. Names from other
 # projects cannot be resolved without intersphinx, which would fetch their
 # inventories from the Internet at build time: the build is offline.
-_OTHER_PROJECTS = r"(asyncio|trio|outcome|collections\.abc|typing|types|contextlib|_pytest|pytest)\..*"
+_OTHER_PROJECTS = (
+    r"(asyncio|trio|outcome|collections\.abc|typing|types|contextlib|_pytest|pytest)\..*"
+)
 nitpick_ignore_regex = [
     ("py:class", _OTHER_PROJECTS),
     ("py:exc", _OTHER_PROJECTS),

@@ -2,8 +2,8 @@
 
 Extra dependencies: ``pip install trustme``.
 
-The certificates come from ``trustme`` (a throw-away CA made at start-up). Run it with ``python examples/tls_echo.py``. Every line it prints says which side
-printed it. What happens:
+The certificates come from ``trustme`` (a throw-away CA made at start-up). Run it with
+``python examples/tls_echo.py``. Every line it prints says which side printed it. What happens:
 
 1. Trio opens an aiotrio loop and starts an asyncio TLS echo server in it.
 2. Three asyncio TLS clients talk to it concurrently, started from Trio, while a Trio task keeps

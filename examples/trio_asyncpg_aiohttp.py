@@ -70,9 +70,7 @@ async def listen(dsn: str) -> tuple[asyncpg.Connection, trio.MemoryReceiveChanne
     # asyncpg calls the listener in asyncio; it feeds a Trio channel.
     send, receive = trio.open_memory_channel[str](len(QUOTES))
     connection = await aio_as_trio(asyncpg.connect(dsn))
-    await aio_as_trio(
-        connection.add_listener("served", lambda *args: send.send_nowait(args[3]))
-    )
+    await aio_as_trio(connection.add_listener("served", lambda *args: send.send_nowait(args[3])))
     return connection, receive
 
 

@@ -89,9 +89,7 @@ def parse(text: str, path: str) -> list[Snippet]:
             continue
         indent, fence, lang = opening["indent"], opening["fence"], opening["lang"]
         end = i + 1
-        while end < len(lines) and not re.match(
-            rf"^{re.escape(indent)}{fence}\s*$", lines[end]
-        ):
+        while end < len(lines) and not re.match(rf"^{re.escape(indent)}{fence}\s*$", lines[end]):
             end += 1
         body = [line.removeprefix(indent) for line in lines[i + 1 : end]]
         snippet = Snippet(path, i + 1, "python" if lang == "py" else lang, "\n".join(body) + "\n")
@@ -146,7 +144,7 @@ def _params() -> list[object]:
 
 # -- running them -------------------------------------------------------------------
 
-_CONFTEST = '''
+_CONFTEST = """
 import http.server
 import threading
 
@@ -180,9 +178,9 @@ def server_address():
 def url(server_address):
     host, port = server_address
     return f"http://{host}:{port}/"
-'''
+"""
 
-_LOOP_TEST = '''
+_LOOP_TEST = """
 import asyncio
 import json
 
@@ -196,10 +194,13 @@ async def test_which_loop():
     loop = asyncio.get_running_loop()
     with open("loops.jsonl", "a") as log:
         log.write(json.dumps(isinstance(loop, aiotrio.EventLoop)) + "\\n")
-'''
+"""
 
 #: The sample test a conftest snippet is run with, by the marker's argument.
-_LOOP_TESTS = {"asyncio": _LOOP_TEST.format(mark="asyncio"), "anyio": _LOOP_TEST.format(mark="anyio")}
+_LOOP_TESTS = {
+    "asyncio": _LOOP_TEST.format(mark="asyncio"),
+    "anyio": _LOOP_TEST.format(mark="anyio"),
+}
 
 
 #: pytest as the snippets run it; the loop scope option only keeps pytest-asyncio
@@ -240,9 +241,7 @@ def run_pytest_file(snippet: Snippet, tmp_path: Path) -> None:
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     (tmp_path / "conftest.py").write_text(_CONFTEST)
     (tmp_path / "test_snippet.py").write_text(snippet.runnable_code)
-    done = _run(
-        PYTEST, tmp_path
-    )
+    done = _run(PYTEST, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert re.search(r"\b\d+ passed\b", done.stdout), done.stdout
     assert not re.search(r"\b(failed|error|errors|skipped|xfailed)\b", done.stdout.splitlines()[-1])
@@ -286,9 +285,7 @@ def run_console(snippet: Snippet, tmp_path: Path) -> None:
 def _run_loop_test(tmp_path: Path, test: str) -> list[bool]:
     """Run `test` (a _LOOP_TEST) with pytest: whether each run was on an aiotrio loop."""
     (tmp_path / "test_loops.py").write_text(test)
-    done = _run(
-        PYTEST, tmp_path
-    )
+    done = _run(PYTEST, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     return [line == "true" for line in (tmp_path / "loops.jsonl").read_text().split()]
 
@@ -369,8 +366,8 @@ def test_indented_fences_in_lists_are_found() -> None:
 
 def test_console_script_splits_input_output_and_tracebacks() -> None:
     typed, output, exceptions = console_script(
-        ">>> 1 + 1\n2\n>>> for i in range(2):\n...     print(i)\n...\n0\n1\n"
-        ">>> 1 / 0\nTraceback (most recent call last):\n  ...\nZeroDivisionError: division by zero\n"
+        ">>> 1 + 1\n2\n>>> for i in range(2):\n...     print(i)\n...\n0\n1\n>>> 1 / 0\n"
+        "Traceback (most recent call last):\n  ...\nZeroDivisionError: division by zero\n"
     )
     assert typed == "1 + 1\nfor i in range(2):\n    print(i)\n\n1 / 0\n"
     assert output == ["2", "0", "1"]

@@ -59,7 +59,8 @@ class FlavourDirective(SphinxDirective):
         return [paragraph]
 
 
-def _process_docstring(
+# Sphinx's event handlers take their arguments positionally.
+def _process_docstring(  # noqa: PLR0917
     app: Sphinx, what: str, name: str, obj: object, options: Any, lines: list[str]
 ) -> None:
     found = False
@@ -73,7 +74,7 @@ def _process_docstring(
         logger.warning("%s %s has no ':flavour:' field in its docstring", what, name)
 
 
-def _process_signature(
+def _process_signature(  # noqa: PLR0917
     app: Sphinx,
     what: str,
     name: str,
