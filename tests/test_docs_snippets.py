@@ -269,17 +269,51 @@ def console_script(code: str) -> tuple[str, list[str], list[str]]:
     return "\n".join(typed) + "\n", output, exceptions
 
 
+_CHAINED = (
+    "The above exception was the direct cause of the following exception:",
+    "During handling of the above exception, another exception occurred:",
+)
+
+
+def console_stderr(stderr: str) -> tuple[list[str], list[str]]:
+    """The exception lines of the tracebacks on the console's stderr, and any other lines.
+
+    The banner (up to the 'Type "help"' line, and the imports it shows) and the
+    farewell line are neither.
+    """
+    lines = stderr.splitlines()
+    banner_end = next((i for i, line in enumerate(lines) if line.startswith('Type "help"')), -1)
+    quiet = {"exiting aiotrio console...", ">>> import asyncio, trio, aiotrio"}
+    lines = [line for line in lines[banner_end + 1 :] if line not in quiet]
+    exceptions: list[str] = []
+    other: list[str] = []
+    in_traceback = False
+    for line in lines:
+        if line.startswith("Traceback (most recent call last):"):
+            in_traceback = True
+        elif in_traceback and line[:1].isspace():
+            continue
+        elif in_traceback:
+            exceptions.append(line)
+            in_traceback = False
+        elif line.strip() and line not in _CHAINED:
+            other.append(line)
+    return exceptions, other
+
+
 def run_console(snippet: Snippet, tmp_path: Path) -> None:
     typed, output, exceptions = console_script(snippet.code)
     done = _run([sys.executable, "-W", "error", "-m", "aiotrio"], tmp_path, stdin=typed)
     assert done.returncode == 0, done.stderr
     seen = [re.sub(r"^((>>>|\.\.\.) ?)+", "", line) for line in done.stdout.splitlines()]
     assert [line for line in seen if line.strip()] == output, done.stderr
-    stderr_lines = done.stderr.splitlines()
-    for exception in exceptions:
-        assert exception in stderr_lines, done.stderr
+    raised, other = console_stderr(done.stderr)
+    assert other == [], done.stderr
+    # The last exception of each chain is the one the block shows.
+    assert [line for line in exceptions if line not in raised] == [], done.stderr
+    assert len(raised) >= len(exceptions), done.stderr
     if not exceptions:
-        assert "Traceback" not in done.stderr, done.stderr
+        assert raised == [], done.stderr
 
 
 def _run_loop_test(tmp_path: Path, test: str) -> list[bool]:
@@ -372,6 +406,25 @@ def test_console_script_splits_input_output_and_tracebacks() -> None:
     assert typed == "1 + 1\nfor i in range(2):\n    print(i)\n\n1 / 0\n"
     assert output == ["2", "0", "1"]
     assert exceptions == ["ZeroDivisionError: division by zero"]
+
+
+def test_console_stderr_keeps_only_expected_tracebacks() -> None:
+    stderr = (
+        "aiotrio 0.1.0 console: asyncio on Trio 0.35.0\nPython 3.14\nUse await\n"
+        'Type "help", "copyright", "credits" or "license" for more information.\n'
+        "Traceback (most recent call last):\n  File x\nasyncio.exceptions.CancelledError\n\n"
+        f"{_CHAINED[0]}\n\nTraceback (most recent call last):\n  File y\nTimeoutError\n"
+        "Exception ignored while calling deallocator <function StreamWriter.__del__>:\n"
+        "Traceback (most recent call last):\n  File z\nResourceWarning: loop is closed\n"
+        "exiting aiotrio console...\n"
+    )
+    exceptions, other = console_stderr(stderr)
+    assert exceptions == [
+        "asyncio.exceptions.CancelledError",
+        "TimeoutError",
+        "ResourceWarning: loop is closed",
+    ]
+    assert other == ["Exception ignored while calling deallocator <function StreamWriter.__del__>:"]
 
 
 def test_the_docs_have_snippets_to_run() -> None:
