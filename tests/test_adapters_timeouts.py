@@ -10,13 +10,16 @@ which runs to its end before ``TimeoutError`` is raised. Trio's own
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import pytest
 import trio
 import trio.testing
 
 import aiotrio
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
 
 
 def _run(async_fn: Callable[[], Awaitable[None]]) -> None:
