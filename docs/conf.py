@@ -60,8 +60,9 @@ html_theme = "furo"
 html_title = f"aiotrio {release}"
 html_static_path = ["_static"]
 html_css_files = ["flavour.css"]
+aiotrio_repository_url = "https://github.com/aiotrio/aiotrio"
 html_theme_options = {
-    "source_repository": "https://github.com/aiotrio/aiotrio/",
+    "source_repository": f"{aiotrio_repository_url}/",
     "source_branch": "main",
     "source_directory": "docs/",
 }

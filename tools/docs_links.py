@@ -7,7 +7,8 @@ Usage: python tools/docs_links.py docs/_build/html
 - A link to this repository's files on GitHub
   (https://github.com/aiotrio/aiotrio/blob/main/PATH, .../tree/main/PATH, or
   https://raw.githubusercontent.com/aiotrio/aiotrio/main/PATH), in the site or
-  in README.md, must name a PATH that exists in the checkout.
+  in README.md, must name a PATH that exists in the checkout; a #fragment of
+  a Markdown file must be one of its headings' anchors, as GitHub makes them.
 - README.md has no relative links: PyPI shows it away from the repository.
 - Other external links are counted, never fetched (the build is offline).
 Exits 1 after listing every broken link.
@@ -51,10 +52,38 @@ def _parse(path: Path) -> _Page:
     return page
 
 
+def markdown_anchors(text: str) -> set[str]:
+    """The anchors GitHub gives the headings of Markdown `text`."""
+    anchors: set[str] = set()
+    in_code = False
+    for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            in_code = not in_code
+        elif not in_code and (heading := re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)):
+            slug = re.sub(r"[^\w\- ]", "", heading[1].lower()).replace(" ", "-")
+            number = 1
+            anchor = slug
+            while anchor in anchors:
+                anchor = f"{slug}-{number}"
+                number += 1
+            anchors.add(anchor)
+    return anchors
+
+
 def _check_own_file(url: str) -> str | None:
     match = OWN_FILES.match(url)
-    if match and not (REPO / unquote(match["path"])).exists():
+    if not match:
+        return None
+    path = REPO / unquote(match["path"])
+    if not path.exists():
         return f"{url}: no {match['path']} in the repository"
+    fragment = urlsplit(url).fragment
+    if (
+        fragment
+        and path.suffix == ".md"
+        and unquote(fragment) not in markdown_anchors(path.read_text(encoding="utf-8"))
+    ):
+        return f"{url}: no heading #{fragment} in {match['path']}"
     return None
 
 

@@ -9,6 +9,12 @@
   documented somewhere in the site: a missing one is a warning. Public names
   are a module's ``__all__``, or else the names its source binds at top
   level without a leading underscore.
+- A Markdown link from a page to a file of the repository outside ``docs/``
+  (``../README.md#install``) becomes a link to that file on GitHub
+  (``aiotrio_repository_url``), as the page reads on GitHub itself. A link
+  to a file that does not exist stays a broken reference (a warning).
+- ``ipython`` code blocks are highlighted with IPython's lexer when IPython
+  is installed, else with Pygments' Python console lexer.
 """
 
 from __future__ import annotations
@@ -17,9 +23,13 @@ import ast
 import importlib
 import inspect
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from docutils import nodes
+from pygments.lexers import PythonConsoleLexer
+from sphinx import addnodes
+from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
@@ -125,8 +135,45 @@ def _check_public_api(app: Sphinx, env: BuildEnvironment) -> None:
                 logger.warning("public name %s.%s is not documented", module_name, name)
 
 
+class RepositoryLinks(SphinxPostTransform):
+    """Links to the repository's files outside docs/ point at them on GitHub."""
+
+    default_priority = 8  # before MyST's resolver (9), which would warn
+
+    def run(self, **kwargs: Any) -> None:
+        srcdir = Path(self.env.srcdir).resolve()
+        repo = srcdir.parent
+        base = self.config.aiotrio_repository_url.rstrip("/")
+        for node in list(self.document.findall(addnodes.pending_xref)):
+            if node.get("reftype") != "myst" or node.get("refdomain") != "doc":
+                continue
+            target = str(node["reftarget"])
+            if target in self.env.all_docs:
+                continue
+            path = (srcdir / target).resolve()
+            found = next(
+                (p for p in (path, path.with_name(path.name + ".md")) if p.is_file()), None
+            )
+            if found is None or not found.is_relative_to(repo) or found.is_relative_to(srcdir):
+                continue
+            url = f"{base}/blob/main/{found.relative_to(repo).as_posix()}"
+            if node.get("reftargetid"):
+                url += f"#{node['reftargetid']}"
+            reference = nodes.reference("", "", refuri=url, internal=False)
+            reference += node.children
+            node.replace_self(reference)
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("aiotrio_public_modules", [], "env")
+    app.add_config_value("aiotrio_repository_url", "", "env")
+    app.add_post_transform(RepositoryLinks)
+    try:
+        from IPython.lib.lexers import IPythonConsoleLexer  # noqa: PLC0415
+
+        app.add_lexer("ipython", IPythonConsoleLexer)
+    except ImportError:
+        app.add_lexer("ipython", PythonConsoleLexer)
     app.add_directive("flavour", FlavourDirective)
     app.connect("autodoc-process-docstring", _process_docstring)
     app.connect("autodoc-process-signature", _process_signature)
