@@ -231,10 +231,15 @@ def _run(args: list[str], cwd: Path, stdin: str | None = None) -> subprocess.Com
     )
 
 
+def _report(done: subprocess.CompletedProcess[str]) -> str:
+    return f"exit status {done.returncode}\n--- stdout\n{done.stdout}--- stderr\n{done.stderr}"
+
+
 def run_script(snippet: Snippet, tmp_path: Path) -> None:
     (tmp_path / "snippet.py").write_text(snippet.runnable_code)
     done = _run([sys.executable, "-W", "error", "snippet.py"], tmp_path)
-    assert (done.returncode, done.stderr) == (0, ""), done.stdout
+    assert done.returncode == 0, _report(done)
+    assert done.stderr == "", _report(done)
 
 
 def run_pytest_file(snippet: Snippet, tmp_path: Path) -> None:
@@ -242,7 +247,7 @@ def run_pytest_file(snippet: Snippet, tmp_path: Path) -> None:
     (tmp_path / "conftest.py").write_text(_CONFTEST)
     (tmp_path / "test_snippet.py").write_text(snippet.runnable_code)
     done = _run(PYTEST, tmp_path)
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.returncode == 0, _report(done)
     assert re.search(r"\b\d+ passed\b", done.stdout), done.stdout
     assert not re.search(r"\b(failed|error|errors|skipped|xfailed)\b", done.stdout.splitlines()[-1])
 
@@ -320,7 +325,7 @@ def _run_loop_test(tmp_path: Path, test: str) -> list[bool]:
     """Run `test` (a _LOOP_TEST) with pytest: whether each run was on an aiotrio loop."""
     (tmp_path / "test_loops.py").write_text(test)
     done = _run(PYTEST, tmp_path)
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.returncode == 0, _report(done)
     return [line == "true" for line in (tmp_path / "loops.jsonl").read_text().split()]
 
 
