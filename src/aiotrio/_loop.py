@@ -35,7 +35,7 @@ class EventLoop(SelectorLoopInternals):
 
     It is asyncio's own selector loop (so transports, servers, TLS, pipes and
     subprocesses are asyncio's), except that the select-and-run cycle is done
-    by a `Driver` running as a Trio task. Two ways to run it:
+    by a Trio task, the driver. Two ways to run it:
 
     - inside a Trio program, with ``async with aiotrio.open_loop() as loop``:
       the loop runs for the block, alongside the program's Trio tasks;
@@ -43,8 +43,9 @@ class EventLoop(SelectorLoopInternals):
       each ``run_forever()``/``run_until_complete()`` call hosts the driver in
       a ``trio.run`` of its own, and the loop's state outlives those runs.
 
-    `readiness` picks the I/O readiness backend: ``"selector"`` (the default)
-    or ``"trio"``; see `aiotrio._readiness`. `clock` is the Trio clock hosted
+    `readiness` picks the I/O readiness backend: ``"selector"`` (the default,
+    or the ``AIOTRIO_READINESS`` environment variable) or ``"trio"`` (portable,
+    one Trio wait per file descriptor). `clock` is the Trio clock hosted
     runs use (default: one reading ``time.monotonic()``), for example a
     ``trio.testing.MockClock``; inside ``open_loop()`` the Trio run's clock is
     used instead.
