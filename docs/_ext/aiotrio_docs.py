@@ -81,7 +81,13 @@ def _process_docstring(  # noqa: PLR0917
             lines[i] = f"{indent}.. flavour:: {match['name']}"
             found = True
     if what in ("function", "class", "method", "decorator") and not found:
-        logger.warning("%s %s has no ':flavour:' field in its docstring", what, name)
+        try:
+            location = f"{inspect.getsourcefile(obj)}:{inspect.getsourcelines(obj)[1]}"
+        except (TypeError, OSError):
+            location = None
+        logger.warning(
+            "%s %s has no ':flavour:' field in its docstring", what, name, location=location
+        )
 
 
 def _process_signature(  # noqa: PLR0917
