@@ -22,6 +22,8 @@ Markers, HTML comments on the lines directly above a fence:
 - ``<!-- snippet: continues -->``: the block continues the page's previous
   python block, which runs first, in the same file.
 - ``<!-- snippet: requires (python >= 3.12) -->``: skipped on older Pythons.
+- ``<!-- snippet: stderr (REASON) -->``: a script that writes to stderr on
+  purpose (it shows what asyncio logs, say); it must still exit 0.
 - ``<!-- snippet: conftest (asyncio) -->`` (or ``anyio``): the block is a
   ``conftest.py``; pytest runs it with a small pytest-asyncio (or anyio)
   test, which must pass, and must have run on an aiotrio loop.
@@ -61,6 +63,7 @@ class Snippet:
     error: str | None = None
     prefix: list[str] = field(default_factory=list)
     conftest_for: str | None = None
+    stderr_because: str | None = None
 
     @property
     def id(self) -> str:
@@ -123,6 +126,11 @@ def _apply_markers(
             snippet.prefix = [*previous.prefix, previous.code]
         elif word == "requires" and (version := _REQUIRES.match(arg)):
             snippet.requires = (int(version["major"]), int(version["minor"]))
+        elif word == "stderr":
+            if not arg:
+                snippet.error = f"line {j + 1}: a stderr marker needs its reason: stderr (REASON)"
+                return
+            snippet.stderr_because = arg
         elif word == "conftest" and arg in _LOOP_TESTS:
             snippet.conftest_for = arg
         else:
@@ -239,7 +247,8 @@ def run_script(snippet: Snippet, tmp_path: Path) -> None:
     (tmp_path / "snippet.py").write_text(snippet.runnable_code)
     done = _run([sys.executable, "-W", "error", "snippet.py"], tmp_path)
     assert done.returncode == 0, _report(done)
-    assert done.stderr == "", _report(done)
+    if snippet.stderr_because is None:
+        assert done.stderr == "", _report(done)
 
 
 def run_pytest_file(snippet: Snippet, tmp_path: Path) -> None:
@@ -380,6 +389,12 @@ def test_skip_needs_a_reason() -> None:
         snippet = _one(f"{marker}\n```python\nx\n```\n")
         assert snippet.skip is None
         assert snippet.error and "needs its reason" in snippet.error
+
+
+def test_stderr_marker_needs_a_reason() -> None:
+    marked = _one("<!-- snippet: stderr (logs on purpose) -->\n```python\nx\n```\n")
+    assert marked.stderr_because == "logs on purpose"
+    assert "needs its reason" in (_one("<!-- snippet: stderr -->\n```python\nx\n```\n").error or "")
 
 
 def test_unknown_markers_are_errors() -> None:
