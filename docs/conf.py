@@ -44,13 +44,17 @@ nitpicky = True  # as `-n`: also on Read the Docs
 # projects cannot be resolved without intersphinx, which would fetch their
 # inventories from the Internet at build time: the build is offline.
 _OTHER_PROJECTS = (
-    r"(asyncio|trio|outcome|collections\.abc|typing|types|contextlib|_pytest|pytest)\..*"
+    r"(_?asyncio|trio|outcome|collections\.abc|typing|types|contextlib|_pytest|pytest)\..*"
 )
 nitpick_ignore_regex = [
     ("py:class", _OTHER_PROJECTS),
     ("py:exc", _OTHER_PROJECTS),
     # Type variables and names imported only for type checking.
-    ("py:class", r"(T|P|_Ts|LoopFactory|Any|TracebackType|Awaitable|Callable|AsyncIterator)"),
+    (
+        "py:class",
+        r"(aiotrio\.trio_asyncio\.)?"
+        r"(T|P|_Ts|LoopFactory|Any|TracebackType|Awaitable|Callable|AsyncIterator)",
+    ),
     # The private wrapper classes aio_as_trio()/trio_as_aio() return: their
     # functions' docs say what the wrappers do.
     ("py:class", r"(AsyncioAsTrio|TrioAsAsyncio)"),
@@ -68,4 +72,4 @@ html_theme_options = {
 }
 
 # The public API that must be documented, every name of it (aiotrio_docs checks).
-aiotrio_public_modules = ["aiotrio", "aiotrio.pytest_plugin"]
+aiotrio_public_modules = ["aiotrio", "aiotrio.pytest_plugin", "aiotrio.trio_asyncio"]

@@ -2,9 +2,9 @@
 
 - ``:flavour: NAME`` in a docstring (a field of its own line) says where the
   object is called from; autodoc renders it as a badge (the ``flavour``
-  directive, usable in pages too). Every function, class and method that
-  autodoc documents must have one: a missing one is a warning (an error
-  under ``-W``).
+  directive, which a page may also put in an object's description). Every
+  function, class and method the site documents must have one: a missing
+  one is a warning (an error under ``-W``).
 - Every public name of the modules in ``aiotrio_public_modules`` must be
   documented somewhere in the site: a missing one is a warning. Public names
   are a module's ``__all__``, or else the names its source binds at top
@@ -73,21 +73,42 @@ class FlavourDirective(SphinxDirective):
 def _process_docstring(  # noqa: PLR0917
     app: Sphinx, what: str, name: str, obj: object, options: Any, lines: list[str]
 ) -> None:
-    found = False
     for i, line in enumerate(lines):
         match = _FIELD.match(line)
         if match:
             indent = line[: len(line) - len(line.lstrip())]
             lines[i] = f"{indent}.. flavour:: {match['name']}"
-            found = True
-    if what in ("function", "class", "method", "decorator") and not found:
-        try:
-            location = f"{inspect.getsourcefile(obj)}:{inspect.getsourcelines(obj)[1]}"
-        except (TypeError, OSError):
-            location = None
-        logger.warning(
-            "%s %s has no ':flavour:' field in its docstring", what, name, location=location
+
+
+_NEEDS_FLAVOUR = {"function", "class", "method", "decorator"}
+
+
+def _check_flavours(app: Sphinx, doctree: nodes.document) -> None:
+    """Warn about each documented function, class or method without a flavour badge."""
+    for desc in doctree.findall(addnodes.desc):
+        if desc.get("domain") != "py" or desc.get("objtype") not in _NEEDS_FLAVOUR:
+            continue
+        content = next(
+            (child for child in desc.children if isinstance(child, addnodes.desc_content)), None
         )
+        badges = (
+            []
+            if content is None
+            else [
+                child
+                for child in content.children
+                if isinstance(child, nodes.paragraph) and "flavour" in child["classes"]
+            ]
+        )
+        if not badges:
+            signature = desc.children[0] if desc.children else desc
+            names = signature.get("ids") or [signature.astext()]
+            logger.warning(
+                "%s %s has no flavour (':flavour:' in its docstring)",
+                desc["objtype"],
+                names[0],
+                location=app.env.docname,
+            )
 
 
 def _process_signature(  # noqa: PLR0917
@@ -183,5 +204,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("flavour", FlavourDirective)
     app.connect("autodoc-process-docstring", _process_docstring)
     app.connect("autodoc-process-signature", _process_signature)
+    app.connect("doctree-read", _check_flavours)
     app.connect("env-check-consistency", _check_public_api)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
