@@ -2,7 +2,8 @@
 # The pytest suite (tests/, integration tests excluded) for each Python in $PYTHONS
 # and each readiness backend in $READINESS, two runs at a time (2 cores).
 # The plugin, CLI, IPython, task-tree and docs snippet tests do not depend on the
-# readiness backend:# they run once per Python, with the first backend. Prints one summary line per run.
+# readiness backend: they run once per Python, with the first backend. Prints one
+# summary line per run.
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
