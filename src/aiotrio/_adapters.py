@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 import trio
 
@@ -31,11 +31,25 @@ from ._bridge import (
 from ._current import current_loop, running_aiotrio_loop
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Generator
+    from collections.abc import (
+        AsyncIterable,
+        AsyncIterator,
+        Awaitable,
+        Callable,
+        Coroutine,
+        Generator,
+    )
+    from contextlib import AbstractAsyncContextManager, AbstractContextManager
     from types import TracebackType
 
     from ._bridges import TrioCallFuture
     from ._loop import EventLoop
+    from ._typing import AsyncContextManagerIterable, AwaitableAsyncContextManager
+
+P = ParamSpec("P")
+T = TypeVar("T")
+Entered = TypeVar("Entered")
+Exit = TypeVar("Exit", bound="bool | None")
 
 
 def _is_only(raised: BaseException, error: BaseException | None) -> bool:
@@ -51,6 +65,8 @@ class AsyncioAsTrio:
     """Trio-flavored view of asyncio-flavored `wrapped` (see `aio_as_trio`)."""
 
     def __init__(self, wrapped: Any, loop: EventLoop | None = None) -> None:
+        if callable(wrapped):  # a decorator keeps the name, doc and __wrapped__
+            functools.update_wrapper(self, wrapped)  # first: our attributes win
         self.wrapped = wrapped
         self._loop = loop
         self._held: _HeldAsyncioContext | None = None
@@ -207,7 +223,29 @@ def _retrieve_outcome(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
-def aio_as_trio(wrapped: Any, *, loop: EventLoop | None = None) -> AsyncioAsTrio:
+@overload
+def aio_as_trio(
+    wrapped: Callable[P, Awaitable[T]], *, loop: EventLoop | None = None
+) -> Callable[P, Coroutine[Any, Any, T]]: ...
+@overload
+def aio_as_trio(
+    wrapped: AwaitableAsyncContextManager[T, Entered, Exit], *, loop: EventLoop | None = None
+) -> AwaitableAsyncContextManager[T, Entered, Exit]: ...
+@overload
+def aio_as_trio(wrapped: Awaitable[T], *, loop: EventLoop | None = None) -> Awaitable[T]: ...
+@overload
+def aio_as_trio(
+    wrapped: AsyncContextManagerIterable[Entered, Exit, T], *, loop: EventLoop | None = None
+) -> AsyncContextManagerIterable[Entered, Exit, T]: ...
+@overload
+def aio_as_trio(
+    wrapped: AbstractAsyncContextManager[Entered, Exit], *, loop: EventLoop | None = None
+) -> AbstractAsyncContextManager[Entered, Exit]: ...
+@overload
+def aio_as_trio(
+    wrapped: AsyncIterable[T], *, loop: EventLoop | None = None
+) -> AsyncIterable[T]: ...
+def aio_as_trio(wrapped: Any, *, loop: EventLoop | None = None) -> Any:
     """Wrap asyncio-flavored `wrapped` for use from Trio.
 
     :flavour: trio
@@ -225,6 +263,8 @@ class TrioAsAsyncio:
     """asyncio-flavored view of Trio-flavored `wrapped` (see `trio_as_aio`)."""
 
     def __init__(self, wrapped: Any, loop: EventLoop | None = None) -> None:
+        if callable(wrapped):  # a decorator keeps the name, doc and __wrapped__
+            functools.update_wrapper(self, wrapped)  # first: our attributes win
         self.wrapped = wrapped
         self._loop = loop
         self._held: _HeldTrioContext | None = None
@@ -389,7 +429,27 @@ class _HeldTrioContext:
         return swallowed
 
 
-def trio_as_aio(wrapped: Any, *, loop: EventLoop | None = None) -> TrioAsAsyncio:
+@overload
+def trio_as_aio(
+    wrapped: Callable[P, Awaitable[T]], *, loop: EventLoop | None = None
+) -> Callable[P, asyncio.Future[T]]: ...
+@overload
+def trio_as_aio(
+    wrapped: AsyncContextManagerIterable[Entered, Exit, T], *, loop: EventLoop | None = None
+) -> AsyncContextManagerIterable[Entered, Exit, T]: ...
+@overload
+def trio_as_aio(
+    wrapped: AbstractAsyncContextManager[Entered, Exit], *, loop: EventLoop | None = None
+) -> AbstractAsyncContextManager[Entered, Exit]: ...
+@overload
+def trio_as_aio(
+    wrapped: AbstractContextManager[Entered, Exit], *, loop: EventLoop | None = None
+) -> AbstractAsyncContextManager[Entered, Exit]: ...
+@overload
+def trio_as_aio(
+    wrapped: AsyncIterable[T], *, loop: EventLoop | None = None
+) -> AsyncIterable[T]: ...
+def trio_as_aio(wrapped: Any, *, loop: EventLoop | None = None) -> Any:
     """Wrap Trio-flavored `wrapped` for use from asyncio.
 
     :flavour: asyncio

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, cast
 
 import trio
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from ._loop import EventLoop
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 async def wait_asyncio_future(
@@ -109,7 +110,7 @@ async def _await(awaitable: Awaitable[T]) -> T:
     return await awaitable
 
 
-async def run_asyncio(async_fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+async def run_asyncio(async_fn: Callable[[*Ts], Awaitable[T]], *args: *Ts) -> T:
     """Run ``await async_fn(*args)`` as an asyncio task and return its result.
 
     :flavour: trio
@@ -145,7 +146,7 @@ def start_trio_call(
     return loop._trio.bridges.start_trio_call(async_fn, args)
 
 
-async def run_trio(async_fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+async def run_trio(async_fn: Callable[[*Ts], Awaitable[T]], *args: *Ts) -> T:
     """Run ``await async_fn(*args)`` as a Trio task and return its result.
 
     :flavour: asyncio

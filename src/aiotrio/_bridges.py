@@ -89,12 +89,13 @@ class TrioCallFuture(asyncio.Future[T]):
 
     def __init__(self, loop: EventLoop) -> None:
         super().__init__(loop=loop)
-        self.scope = trio.CancelScope()
+        self.scope: trio.CancelScope = trio.CancelScope()
         #: The Trio task running the call, once it has started.
         self.trio_task: trio.lowlevel.Task | None = None
         self._cancel_message: Any = None
 
     def cancel(self, msg: Any | None = None) -> bool:
+        """Cancel the Trio task; the future ends when the task has exited."""
         if self.done():
             return False
         if not self.scope.cancel_called:

@@ -81,6 +81,7 @@ class EventLoop(SelectorLoopInternals):
         *args: *_Ts,
         context: contextvars.Context | None = None,
     ) -> asyncio.Handle:
+        """As asyncio's: schedule ``callback(*args)`` to run in the loop's next iteration."""
         # BaseEventLoop.call_soon, plus waking a parked driver: Trio tasks
         # share this thread and may schedule work while the driver sleeps.
         self._check_closed()
@@ -101,6 +102,7 @@ class EventLoop(SelectorLoopInternals):
         *args: *_Ts,
         context: contextvars.Context | None = None,
     ) -> asyncio.TimerHandle:
+        """As asyncio's: schedule ``callback(*args)`` at loop time `when` (see `time`)."""
         # BaseEventLoop.call_at, plus telling a parked driver about an earlier timer.
         if when is None:
             raise TypeError("when cannot be None")
@@ -160,6 +162,7 @@ class EventLoop(SelectorLoopInternals):
             self._set_coroutine_origin_tracking(False)
 
     def close(self) -> None:
+        """As asyncio's; also stops watching child processes and detaches the I/O backend."""
         if self.is_running():
             raise RuntimeError("Cannot close a running event loop")
         if not self.is_closed():

@@ -165,7 +165,9 @@ def _aiotrio_loop() -> AsyncIterator[aiotrio.EventLoop]:
     return _open_loop_for_test()
 
 
-aiotrio_loop = _trio_fixture(_aiotrio_loop, name=LOOP_FIXTURE)
+#: The ``aiotrio_loop`` fixture (see `_aiotrio_loop`): request it by name; as a
+#: Python object it is only pytest's fixture definition.
+aiotrio_loop: object = _trio_fixture(_aiotrio_loop, name=LOOP_FIXTURE)
 
 
 def asyncio_fixture(

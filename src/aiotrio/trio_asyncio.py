@@ -18,7 +18,7 @@ import asyncio
 import concurrent.futures
 import os
 from contextlib import asynccontextmanager, suppress
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, overload
 
 import trio
 
@@ -34,11 +34,12 @@ from ._loop import EventLoop
 from ._open_loop import open_loop_of
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 
     from ._bridges import TrioCallFuture
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 __all__ = [
     "BaseTrioEventLoop",
@@ -71,7 +72,12 @@ class _CurrentLoop:
     `aiotrio.current_loop`), or `default` (None) outside any loop.
     """
 
+    @overload
+    def get(self) -> EventLoop | None: ...
+    @overload
+    def get(self, default: T) -> EventLoop | T: ...
     def get(self, default: Any = None) -> Any:
+        """The aiotrio loop of the calling code, or `default` outside any loop."""
         try:
             return _aiotrio_current_loop()
         except RuntimeError:
@@ -81,7 +87,7 @@ class _CurrentLoop:
         return "<aiotrio.trio_asyncio.current_loop>"
 
 
-current_loop = _CurrentLoop()
+current_loop: _CurrentLoop = _CurrentLoop()
 
 
 def _loop_here() -> EventLoop:
@@ -91,7 +97,7 @@ def _loop_here() -> EventLoop:
             "You are not within a trio_asyncio loop: use "
             "`async with aiotrio.trio_asyncio.open_loop()` around this code"
         )
-    return loop  # type: ignore[no-any-return]
+    return loop
 
 
 async def run_aio_future(future: asyncio.Future[T]) -> T:
@@ -133,7 +139,7 @@ async def _run_aio_coroutine(loop: EventLoop, coro: Awaitable[T]) -> T:
     return await run_coroutine_on(loop, _awaiting(coro))
 
 
-def run_aio_generator(loop: EventLoop, async_generator: Any) -> Any:
+def run_aio_generator(loop: EventLoop, async_generator: AsyncIterable[T]) -> AsyncIterator[T]:
     """A Trio-flavored async iterator over an asyncio-flavored one, stepped on `loop`.
 
     Each step runs as an asyncio task of `loop`; cancelling the Trio caller
@@ -142,7 +148,7 @@ def run_aio_generator(loop: EventLoop, async_generator: Any) -> Any:
     return aio_as_trio(async_generator, loop=loop).__aiter__()
 
 
-def run_trio(proc: Callable[..., Awaitable[T]], *args: Any) -> asyncio.Future[T]:
+def run_trio(proc: Callable[[*Ts], Awaitable[T]], *args: *Ts) -> asyncio.Future[T]:
     """Start ``proc(*args)`` as a Trio task of the current loop; return its future.
 
     A plain function (not a coroutine): see `BaseTrioEventLoop.trio_as_future`.
@@ -158,7 +164,7 @@ def _trio_as_future(
     return start_trio_call(loop, proc, args)
 
 
-def run_trio_task(proc: Callable[..., Awaitable[Any]], *args: Any) -> None:
+def run_trio_task(proc: Callable[[*Ts], Awaitable[object]], *args: *Ts) -> None:
     """Start ``proc(*args)`` as a background Trio task of the current loop.
 
     See `BaseTrioEventLoop.run_trio_task`. Any aiotrio loop will do, not only
@@ -196,7 +202,7 @@ class TrioExecutor(concurrent.futures.ThreadPoolExecutor):
         self._limiter = limiter
         self._running = True
 
-    async def submit(self, func: Callable[..., T], *args: Any) -> T:  # type: ignore[override]
+    async def submit(self, func: Callable[[*Ts], T], *args: *Ts) -> T:  # type: ignore[override]
         """Trio-flavored: run ``func(*args)`` in a Trio worker thread and return its result."""
         if not self._running:
             raise RuntimeError("cannot schedule new jobs after the TrioExecutor was shut down")
@@ -214,9 +220,11 @@ class _TrioTaskHandle:
         self._call = call
 
     def cancel(self) -> None:
+        """Cancel the Trio task (it exits at its next checkpoint)."""
         self._call.cancel()
 
     def cancelled(self) -> bool:
+        """Whether the Trio task ended because of `cancel`."""
         return self._call.cancelled()
 
 
@@ -256,8 +264,10 @@ class BaseTrioEventLoop(EventLoop):
 
     # -- calling asyncio from Trio -------------------------------------------------
 
-    #: Trio-flavored; the future may belong to any aiotrio loop.
-    run_aio_future = staticmethod(run_aio_future)
+    @staticmethod
+    async def run_aio_future(future: asyncio.Future[T]) -> T:
+        """As the module's `run_aio_future`: the future may belong to any aiotrio loop."""
+        return await run_aio_future(future)
 
     async def run_aio_coroutine(self, coro: Awaitable[T]) -> T:
         """Run an asyncio coroutine (or await a future or other awaitable) on this loop.
@@ -271,7 +281,7 @@ class BaseTrioEventLoop(EventLoop):
 
     # -- calling Trio from asyncio (or from anywhere) ------------------------------
 
-    def trio_as_future(self, proc: Callable[..., Awaitable[T]], *args: Any) -> asyncio.Future[T]:
+    def trio_as_future(self, proc: Callable[[*Ts], Awaitable[T]], *args: *Ts) -> asyncio.Future[T]:
         """Start ``proc(*args)`` as a Trio task now; return an asyncio future of its outcome.
 
         Callable from asyncio code, Trio code or plain functions while the
@@ -281,7 +291,9 @@ class BaseTrioEventLoop(EventLoop):
         """
         return _trio_as_future(self, proc, args)
 
-    def run_trio_task(self, proc: Callable[..., Awaitable[Any]], *args: Any) -> _TrioTaskHandle:
+    def run_trio_task(
+        self, proc: Callable[[*Ts], Awaitable[object]], *args: *Ts
+    ) -> _TrioTaskHandle:
         """Start ``proc(*args)`` as a background Trio task of this loop; return a handle.
 
         ``handle.cancel()`` cancels the task. An exception it raises goes to
@@ -363,8 +375,8 @@ class BaseTrioEventLoop(EventLoop):
         super().set_default_executor(executor)
         self._compat.default_executor = executor if isinstance(executor, TrioExecutor) else None
 
-    def run_in_executor(  # type: ignore[override]
-        self, executor: Any, func: Callable[..., T], *args: Any
+    def run_in_executor(
+        self, executor: Any, func: Callable[[*Ts], T], *args: *Ts
     ) -> asyncio.Future[T]:
         """As asyncio's; with a `TrioExecutor`, ``func`` runs in a Trio worker thread."""
         if executor is None:
@@ -495,8 +507,8 @@ async def open_loop(queue_len: int | None = None) -> AsyncIterator[TrioEventLoop
 
 
 def run(
-    proc: Callable[..., Awaitable[T]],
-    *args: Any,
+    proc: Callable[[*Ts], Awaitable[T]],
+    *args: *Ts,
     queue_len: int | None = None,
     **trio_run_options: Any,
 ) -> T:
