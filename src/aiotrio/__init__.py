@@ -60,7 +60,7 @@ for _name in __all__:
     _obj = globals()[_name]
     if getattr(_obj, "__module__", "").startswith("aiotrio."):
         _obj.__module__ = "aiotrio"
-del _name, _obj
+del _name, _obj  # pyright: ignore[reportPossiblyUnboundVariable] (__all__ is not empty)
 
 
 def load_ipython_extension(ipython: object) -> None:

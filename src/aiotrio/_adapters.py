@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
 
 import trio
 
@@ -55,9 +55,10 @@ Exit = TypeVar("Exit", bound="bool | None")
 def _is_only(raised: BaseException, error: BaseException | None) -> bool:
     """Whether `raised` is `error`, maybe inside exception groups of one."""
     while raised is not error and isinstance(raised, BaseExceptionGroup):
-        if len(raised.exceptions) != 1:
+        group = cast("BaseExceptionGroup[BaseException]", raised)  # (narrowed, members unknown)
+        if len(group.exceptions) != 1:
             return False
-        raised = raised.exceptions[0]
+        raised = group.exceptions[0]
     return raised is error
 
 
@@ -67,7 +68,7 @@ class AsyncioAsTrio:
     def __init__(self, wrapped: Any, loop: EventLoop | None = None) -> None:
         if callable(wrapped):  # a decorator keeps the name, doc and __wrapped__
             functools.update_wrapper(self, wrapped)  # first: our attributes win
-        self.wrapped = wrapped
+        self.wrapped: Any = wrapped
         self._loop = loop
         self._held: _HeldAsyncioContext | None = None
 
@@ -265,7 +266,7 @@ class TrioAsAsyncio:
     def __init__(self, wrapped: Any, loop: EventLoop | None = None) -> None:
         if callable(wrapped):  # a decorator keeps the name, doc and __wrapped__
             functools.update_wrapper(self, wrapped)  # first: our attributes win
-        self.wrapped = wrapped
+        self.wrapped: Any = wrapped
         self._loop = loop
         self._held: _HeldTrioContext | None = None
 

@@ -122,8 +122,8 @@ def set_running_loop(loop: asyncio.AbstractEventLoop | None) -> None:
 def event_loop_policy() -> asyncio.AbstractEventLoopPolicy:
     """The policy, without 3.14's deprecation warning for the public getter."""
     get_policy = getattr(events, "_get_event_loop_policy", None)
-    if get_policy is None:
-        return asyncio.get_event_loop_policy()
+    if get_policy is None:  # before 3.14, where the getter is not deprecated
+        return asyncio.get_event_loop_policy()  # pyright: ignore[reportDeprecated]
     return cast("asyncio.AbstractEventLoopPolicy", get_policy())
 
 
@@ -136,14 +136,14 @@ def installed_child_watcher() -> Any:
     """The child watcher a program installed through the policy (3.11-3.13), or None."""
     if sys.version_info >= (3, 14):
         return None  # child watchers are gone
-    return getattr(asyncio.get_event_loop_policy(), "_watcher", None)
+    return getattr(asyncio.get_event_loop_policy(), "_watcher", None)  # pyright: ignore[reportDeprecated]
 
 
 def is_coroutine_function(fn: object) -> bool:
     """``asyncio.iscoroutinefunction`` without its 3.14 deprecation warning."""
     check = getattr(coroutines, "_iscoroutinefunction", None)
-    if check is None:
-        return asyncio.iscoroutinefunction(fn)
+    if check is None:  # before 3.14, where it is not deprecated
+        return asyncio.iscoroutinefunction(fn)  # pyright: ignore[reportDeprecated]
     return bool(check(fn))
 
 

@@ -15,7 +15,7 @@ methods here.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import outcome
 import trio
@@ -122,7 +122,8 @@ def _split_cancelled(
     if isinstance(exc, trio.Cancelled):
         return exc, None
     if isinstance(exc, BaseExceptionGroup):
-        return exc.split(trio.Cancelled)
+        group = cast("BaseExceptionGroup[BaseException]", exc)  # (narrowed, members unknown)
+        return group.split(trio.Cancelled)
     return None, exc
 
 
@@ -191,7 +192,8 @@ class Bridges:
                 if cancelled is not None:
                     raise cancelled from None
                 return
-            future.settle(None if future.scope.cancelled_caught else outcome.Value(value))
+            # `value` is bound unless the scope caught a cancel.
+            future.settle(None if future.scope.cancelled_caught else outcome.Value(value))  # pyright: ignore[reportPossiblyUnboundVariable, reportArgumentType]
         finally:
             self._trio_calls.discard(future)
             if not self._trio_calls and self._trio_calls_done is not None:

@@ -23,7 +23,7 @@ import signal
 import sys
 import types
 import zipfile
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import trio
 
@@ -82,7 +82,7 @@ def route_asyncio_to_aiotrio() -> None:
     asyncio.events.new_event_loop = new_event_loop
     asyncio.new_event_loop = new_event_loop
     if sys.version_info < (3, 14):
-        policy = asyncio.get_event_loop_policy()
+        policy = asyncio.get_event_loop_policy()  # pyright: ignore[reportDeprecated] (< 3.14)
         policy.new_event_loop = new_event_loop  # type: ignore[method-assign]
 
 
@@ -160,7 +160,7 @@ def _run_script(path: str, args: list[str]) -> None:
         spec = importlib.machinery.PathFinder.find_spec("__main__", [absolute])
         if spec is None or spec.loader is None or spec.origin is None:
             _fail(1, f"can't find '__main__' module in {absolute!r}")
-        code = spec.loader.get_code("__main__")  # type: ignore[attr-defined]
+        code = cast("types.CodeType", spec.loader.get_code("__main__"))  # type: ignore[attr-defined]
         _exec_as_main(code, spec.origin, spec.loader, spec)
         return
     if not sys.flags.safe_path:

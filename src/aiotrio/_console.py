@@ -198,7 +198,7 @@ def _converse(console: AsyncioConsole) -> int | str | None:
     try:
         if sys.stdin.isatty():
             with contextlib.suppress(ImportError):
-                import readline  # noqa: F401, PLC0415 (line editing, history)
+                import readline  # noqa: F401, PLC0415  # pyright: ignore[reportUnusedImport] (line editing, history)
         _run_startup_file(console)
         console.interact(banner=banner(), exitmsg=EXIT_MESSAGE)
     except SystemExit as exit:

@@ -276,7 +276,7 @@ class Driver:
         scheduled = loop._scheduled
         count = len(scheduled)
         if count > _MIN_SCHEDULED and loop._timer_cancelled_count / count > _MIN_CANCELLED_FRACTION:
-            kept = []
+            kept: list[Any] = []
             for handle in scheduled:
                 if handle._cancelled:
                     handle._scheduled = False

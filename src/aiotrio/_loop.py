@@ -21,7 +21,7 @@ from ._trio_side import EAGER_STEP, PARKED, TrioSide
 
 if TYPE_CHECKING:
     import contextvars
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Generator
 
     import trio
 
@@ -104,7 +104,7 @@ class EventLoop(SelectorLoopInternals):
     ) -> asyncio.TimerHandle:
         """As asyncio's: schedule ``callback(*args)`` at loop time `when` (see `time`)."""
         # BaseEventLoop.call_at, plus telling a parked driver about an earlier timer.
-        if when is None:
+        if when is None:  # pyright: ignore[reportUnnecessaryComparison] (untyped callers)
             raise TypeError("when cannot be None")
         self._check_closed()
         if self._debug:
@@ -150,7 +150,7 @@ class EventLoop(SelectorLoopInternals):
             self._stopping = False
 
     @contextlib.contextmanager
-    def _running_in_this_thread(self) -> Iterator[None]:
+    def _running_in_this_thread(self) -> Generator[None]:
         """asyncio's "running" state (is_running(), thread checks, origin tracking)
         for as long as the driver serves, in whatever mode."""
         self._thread_id = threading.get_ident()

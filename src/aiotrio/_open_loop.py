@@ -16,7 +16,7 @@ from ._loop_var import current_loop_var
 from ._serve import Mode, raise_outside_handler, serve, sole_exception
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import AsyncGenerator, Awaitable, Callable
 
 T = TypeVar("T")
 L = TypeVar("L", bound=EventLoop)
@@ -55,7 +55,7 @@ def open_loop(*, readiness: str | None = None) -> AbstractAsyncContextManager[Ev
 
 
 @asynccontextmanager
-async def open_loop_of(make_loop: Callable[[], L]) -> AsyncIterator[L]:
+async def open_loop_of(make_loop: Callable[[], L]) -> AsyncGenerator[L]:
     """`open_loop` for the loop `make_loop()` returns (an `EventLoop` subclass, maybe)."""
     loop = make_loop()
     fatal: list[BaseException] = []

@@ -169,7 +169,7 @@ class TrioWaitSelector(selectors.BaseSelector):
         """Harvest what the watchers reported; never blocks (the driver waits in Trio)."""
         if not self._reported:
             return []
-        ready = []
+        ready: list[tuple[selectors.SelectorKey, int]] = []
         reported, self._reported = self._reported, {}
         for fd, mask in reported.items():
             key = self._keys.get(fd)

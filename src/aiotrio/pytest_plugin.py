@@ -27,7 +27,7 @@ import functools
 import inspect
 import os
 import types
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 import trio
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
         Callable,
         Generator,
         Iterable,
-        Iterator,
         Mapping,
     )
 
@@ -286,7 +285,7 @@ class _OneYield:
 
 
 @contextlib.contextmanager
-def _noted(note: str) -> Iterator[None]:
+def _noted(note: str) -> Generator[None]:
     """Add `note` to an exception raised in the block (not to cancellations)."""
     try:
         yield
@@ -354,7 +353,8 @@ def _hide_aiotrio_frames(exc: BaseException, seen: set[int]) -> None:
         if linked is not None:
             _hide_aiotrio_frames(linked, seen)
     if isinstance(exc, BaseExceptionGroup):
-        for member in exc.exceptions:
+        group = cast("BaseExceptionGroup[BaseException]", exc)  # (narrowed, members unknown)
+        for member in group.exceptions:
             _hide_aiotrio_frames(member, seen)
 
 

@@ -18,7 +18,7 @@ import asyncio
 import concurrent.futures
 import os
 from contextlib import asynccontextmanager, suppress
-from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, overload
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, cast, overload
 
 import trio
 
@@ -34,7 +34,7 @@ from ._loop import EventLoop
 from ._open_loop import open_loop_of
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+    from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable
 
     from ._bridges import TrioCallFuture
 
@@ -438,7 +438,8 @@ async def _awaiting(awaitable: Awaitable[T]) -> T:
 
 def _split(exc: BaseException, kind: type[BaseException]) -> tuple[Any, Any]:
     if isinstance(exc, BaseExceptionGroup):
-        return exc.split(kind)
+        group = cast("BaseExceptionGroup[BaseException]", exc)  # (narrowed, members unknown)
+        return group.split(kind)
     return (exc, None) if isinstance(exc, kind) else (None, exc)
 
 
@@ -475,12 +476,13 @@ async def _reporting(
 
 def _leaves(exc: BaseException) -> list[BaseException]:
     if isinstance(exc, BaseExceptionGroup):
-        return [leaf for sub in exc.exceptions for leaf in _leaves(sub)]
+        group = cast("BaseExceptionGroup[BaseException]", exc)  # (narrowed, members unknown)
+        return [leaf for sub in group.exceptions for leaf in _leaves(sub)]
     return [exc]
 
 
 @asynccontextmanager
-async def open_loop(queue_len: int | None = None) -> AsyncIterator[TrioEventLoop]:
+async def open_loop(queue_len: int | None = None) -> AsyncGenerator[TrioEventLoop]:
     """A `TrioEventLoop` running for the duration of the block (Trio-flavored).
 
     As `aiotrio.open_loop`, with trio-asyncio's exception rule: like a Trio

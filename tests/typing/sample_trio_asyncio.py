@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, assert_type
 import trio
 
 import aiotrio
-import aiotrio.trio_asyncio as trio_asyncio
+from aiotrio import trio_asyncio
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
