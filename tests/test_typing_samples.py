@@ -73,6 +73,22 @@ def test_decorated_methods_keep_metadata_on_the_class() -> None:
     assert inspect.signature(method) == inspect.signature(method.__wrapped__)  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("adapter", [aiotrio.aio_as_trio, aiotrio.trio_as_aio])
+def test_bound_methods_keep_metadata(adapter: object) -> None:
+    class Service:
+        async def method(self, key: str) -> str:
+            """Look `key` up."""
+            return key
+
+        adapted = adapter(method)  # type: ignore[operator]
+
+    bound = Service().adapted
+    assert bound.__name__ == "method"
+    assert bound.__doc__ == "Look `key` up."
+    assert bound.__wrapped__ is Service.__dict__["method"]
+    assert list(inspect.signature(bound).parameters) == ["key"]
+
+
 def test_the_wrapped_functions_attributes_do_not_replace_the_adapters() -> None:
     # functools.wraps copies the function's __dict__; attributes named as the
     # adapter's own must not redirect it.

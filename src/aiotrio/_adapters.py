@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import types
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
 
 import trio
@@ -79,7 +80,7 @@ class AsyncioAsTrio:
     def __get__(self, instance: object, owner: type | None = None) -> Any:
         if instance is None:
             return self
-        return functools.partial(self.__call__, instance)
+        return types.MethodType(self, instance)  # a bound method: keeps __name__, __doc__
 
     async def __call__(self, *args: Any, **kwargs: Any) -> Any:
         loop = self.loop
@@ -279,7 +280,7 @@ class TrioAsAsyncio:
     def __get__(self, instance: object, owner: type | None = None) -> Any:
         if instance is None:
             return self
-        return functools.partial(self.__call__, instance)
+        return types.MethodType(self, instance)  # a bound method: keeps __name__, __doc__
 
     def __call__(self, *args: Any, **kwargs: Any) -> TrioCallFuture[Any]:
         fn = functools.partial(self.wrapped, **kwargs) if kwargs else self.wrapped
