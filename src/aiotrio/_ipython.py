@@ -218,7 +218,8 @@ class Session:
             task.add_done_callback(self._task_done)
             return task
 
-        return self._call(contextvars.copy_context().run, create)
+        # (pyright cannot solve T through Context.run's ParamSpec)
+        return self._call(contextvars.copy_context().run, create)  # pyright: ignore[reportReturnType]
 
     # -- IPython's thread --------------------------------------------------------------
 
@@ -245,7 +246,8 @@ class Session:
         while True:
             try:
                 if not handed_over:
-                    token.run_sync_soon(context.run, self._start_cell, cell)
+                    # (pyright cannot pass Context.run's ParamSpec through PosArgsT)
+                    token.run_sync_soon(context.run, self._start_cell, cell)  # pyright: ignore[reportArgumentType]
                     handed_over = True
                 return cast("T", cell.done.result())
             except KeyboardInterrupt:

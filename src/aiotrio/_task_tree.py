@@ -157,7 +157,7 @@ class _LiveStack:
     """
 
     def __init__(self) -> None:
-        frames = []
+        frames: list[types.FrameType] = []
         frame: types.FrameType | None = sys._getframe(1)
         while frame is not None:
             frames.append(frame)
@@ -235,7 +235,7 @@ def _asyncio_tasks(loop: EventLoop, live: _LiveStack) -> list[AsyncioTaskInfo]:
         future = awaited_future(task)
         if future is not None:
             awaited_by.setdefault(future, []).append(task.get_name())
-    infos = []
+    infos: list[AsyncioTaskInfo] = []
     for task in tasks:
         stack, waiters = _asyncio_stack(task)
         if live.running(task.get_coro()):
@@ -264,7 +264,7 @@ def _asyncio_stack(task: asyncio.Task[Any]) -> tuple[list[Frame], list[str] | No
             # capture_call_graph lists the innermost frame first.
             stack = [_frame(entry.frame) for entry in reversed(graph.call_stack)]
             waiters = [
-                waiter.future.get_name()
+                waiter.future.get_name()  # pyright: ignore[reportUnknownMemberType] (3.14+ only)
                 for waiter in graph.awaited_by
                 if isinstance(waiter.future, asyncio.Task)
             ]
@@ -274,7 +274,7 @@ def _asyncio_stack(task: asyncio.Task[Any]) -> tuple[list[Frame], list[str] | No
 
 def _coroutine_chain(awaitable: Any) -> list[Frame]:
     """Frames of a coroutine and of what it awaits, down to the first non-coroutine."""
-    stack = []
+    stack: list[Frame] = []
     while awaitable is not None:
         frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "gi_frame", None)
         if frame is None:
@@ -300,7 +300,7 @@ def _bridges_of(loop: EventLoop) -> list[Bridge]:
         for task in asyncio.all_tasks(loop)
         if (future := awaited_future(task)) is not None
     }
-    edges = []
+    edges: list[Bridge] = []
     for call in bridges.trio_calls():
         if call.trio_task is not None:
             edges.append(Bridge("run_trio", call.trio_task, waiting_task.get(call), call))
@@ -374,7 +374,7 @@ def format_task_tree(tree: TaskTree | None = None, *, internal_frames: bool = Fa
             asyncio_task(task, inner, index == count - 1)
 
     def asyncio_task(info: AsyncioTaskInfo, prefix: str, last: bool) -> None:
-        notes = []
+        notes: list[str] = []
         if info.waits_on is not None:
             notes.append(f"waits on {info.waits_on}")
         if info.awaited_by:
