@@ -257,6 +257,13 @@ def aio_as_trio(wrapped: Any, *, loop: EventLoop | None = None) -> Any:
     an awaitable (``await aio_as_trio(fut)``), an
     async context manager or an async iterator. `loop` defaults to
     `current_loop()` at the time of use.
+
+    Type checkers see what comes back as what went in: an async function with
+    the same parameters and result (decorated, it keeps ``__name__``,
+    ``__doc__`` and ``__wrapped__``), an awaitable, async context manager or
+    async iterable of the same type. (The no-argument shorthand
+    ``await aio_as_trio(fn)`` works but is not in the types: write
+    ``await aio_as_trio(fn)()``.)
     """
     return AsyncioAsTrio(wrapped, loop)
 
@@ -461,6 +468,11 @@ def trio_as_aio(wrapped: Any, *, loop: EventLoop | None = None) -> Any:
     async iterator, or a context manager, async or not: a nursery or a cancel
     scope such as ``trio.move_on_after(1)`` works from asyncio. `loop` defaults to the running
     loop, which must be an aiotrio loop.
+
+    Type checkers see an async function with the same parameters whose call
+    returns an ``asyncio.Future`` of its result (decorated, it keeps
+    ``__name__``, ``__doc__`` and ``__wrapped__``), a context manager entered
+    as the same value, or an async iterable of the same items.
     """
     return TrioAsAsyncio(wrapped, loop)
 
