@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from ._loop import EventLoop
 
 T = TypeVar("T")
-Ts = TypeVarTuple("Ts")
+_Ts = TypeVarTuple("_Ts")
 
 
 async def wait_asyncio_future(
@@ -110,7 +110,7 @@ async def _await(awaitable: Awaitable[T]) -> T:
     return await awaitable
 
 
-async def run_asyncio(async_fn: Callable[[*Ts], Awaitable[T]], *args: *Ts) -> T:
+async def run_asyncio(async_fn: Callable[[*_Ts], Awaitable[T]], *args: *_Ts) -> T:
     """Run ``await async_fn(*args)`` as an asyncio task and return its result.
 
     :flavour: trio
@@ -146,7 +146,7 @@ def start_trio_call(
     return loop._trio.bridges.start_trio_call(async_fn, args)
 
 
-async def run_trio(async_fn: Callable[[*Ts], Awaitable[T]], *args: *Ts) -> T:
+async def run_trio(async_fn: Callable[[*_Ts], Awaitable[T]], *args: *_Ts) -> T:
     """Run ``await async_fn(*args)`` as a Trio task and return its result.
 
     :flavour: asyncio

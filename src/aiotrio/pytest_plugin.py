@@ -164,8 +164,8 @@ def _aiotrio_loop() -> AsyncIterator[aiotrio.EventLoop]:
     return _open_loop_for_test()
 
 
-#: The ``aiotrio_loop`` fixture (see `_aiotrio_loop`): request it by name; as a
-#: Python object it is only pytest's fixture definition.
+# Request it by name; as a Python object it is only pytest's fixture
+# definition (its docs are `_aiotrio_loop`'s).
 aiotrio_loop: object = _trio_fixture(_aiotrio_loop, name=LOOP_FIXTURE)
 
 

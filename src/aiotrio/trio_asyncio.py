@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from ._bridges import TrioCallFuture
 
 T = TypeVar("T")
-Ts = TypeVarTuple("Ts")
+_Ts = TypeVarTuple("_Ts")
 
 __all__ = [
     "BaseTrioEventLoop",
@@ -148,7 +148,7 @@ def run_aio_generator(loop: EventLoop, async_generator: AsyncIterable[T]) -> Asy
     return aio_as_trio(async_generator, loop=loop).__aiter__()
 
 
-def run_trio(proc: Callable[[*Ts], Awaitable[T]], *args: *Ts) -> asyncio.Future[T]:
+def run_trio(proc: Callable[[*_Ts], Awaitable[T]], *args: *_Ts) -> asyncio.Future[T]:
     """Start ``proc(*args)`` as a Trio task of the current loop; return its future.
 
     A plain function (not a coroutine): see `BaseTrioEventLoop.trio_as_future`.
@@ -164,7 +164,7 @@ def _trio_as_future(
     return start_trio_call(loop, proc, args)
 
 
-def run_trio_task(proc: Callable[[*Ts], Awaitable[object]], *args: *Ts) -> None:
+def run_trio_task(proc: Callable[[*_Ts], Awaitable[object]], *args: *_Ts) -> None:
     """Start ``proc(*args)`` as a background Trio task of the current loop.
 
     See `BaseTrioEventLoop.run_trio_task`. Any aiotrio loop will do, not only
@@ -202,7 +202,7 @@ class TrioExecutor(concurrent.futures.ThreadPoolExecutor):
         self._limiter = limiter
         self._running = True
 
-    async def submit(self, func: Callable[[*Ts], T], *args: *Ts) -> T:  # type: ignore[override]
+    async def submit(self, func: Callable[[*_Ts], T], *args: *_Ts) -> T:  # type: ignore[override]
         """Trio-flavored: run ``func(*args)`` in a Trio worker thread and return its result."""
         if not self._running:
             raise RuntimeError("cannot schedule new jobs after the TrioExecutor was shut down")
@@ -281,7 +281,9 @@ class BaseTrioEventLoop(EventLoop):
 
     # -- calling Trio from asyncio (or from anywhere) ------------------------------
 
-    def trio_as_future(self, proc: Callable[[*Ts], Awaitable[T]], *args: *Ts) -> asyncio.Future[T]:
+    def trio_as_future(
+        self, proc: Callable[[*_Ts], Awaitable[T]], *args: *_Ts
+    ) -> asyncio.Future[T]:
         """Start ``proc(*args)`` as a Trio task now; return an asyncio future of its outcome.
 
         Callable from asyncio code, Trio code or plain functions while the
@@ -292,7 +294,7 @@ class BaseTrioEventLoop(EventLoop):
         return _trio_as_future(self, proc, args)
 
     def run_trio_task(
-        self, proc: Callable[[*Ts], Awaitable[object]], *args: *Ts
+        self, proc: Callable[[*_Ts], Awaitable[object]], *args: *_Ts
     ) -> _TrioTaskHandle:
         """Start ``proc(*args)`` as a background Trio task of this loop; return a handle.
 
@@ -376,7 +378,7 @@ class BaseTrioEventLoop(EventLoop):
         self._compat.default_executor = executor if isinstance(executor, TrioExecutor) else None
 
     def run_in_executor(
-        self, executor: Any, func: Callable[[*Ts], T], *args: *Ts
+        self, executor: Any, func: Callable[[*_Ts], T], *args: *_Ts
     ) -> asyncio.Future[T]:
         """As asyncio's; with a `TrioExecutor`, ``func`` runs in a Trio worker thread."""
         if executor is None:
@@ -509,8 +511,8 @@ async def open_loop(queue_len: int | None = None) -> AsyncGenerator[TrioEventLoo
 
 
 def run(
-    proc: Callable[[*Ts], Awaitable[T]],
-    *args: *Ts,
+    proc: Callable[[*_Ts], Awaitable[T]],
+    *args: *_Ts,
     queue_len: int | None = None,
     **trio_run_options: Any,
 ) -> T:
