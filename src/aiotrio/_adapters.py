@@ -204,7 +204,26 @@ class _HeldAsyncioContext:
         # Its outcome is reported through _entered or exit(); retrieve it so
         # asyncio does not log it as never retrieved.
         task.add_done_callback(_retrieve_outcome)
-        return await wait_asyncio_future(self._loop, self._entered, task.cancel)
+        # A task cancelled before its first step never runs _hold at all.
+        task.add_done_callback(self._on_task_done)
+        return await wait_asyncio_future(self._loop, self._entered, self._cancel_entering)
+
+    def _cancel_entering(self) -> None:
+        # Once entered, the manager stays held until __aexit__, which the
+        # caller runs: its body is cancelled by Trio in the usual way.
+        if not self._entered.done() and self._task is not None:
+            self._task.cancel()
+
+    def _on_task_done(self, task: asyncio.Future[None]) -> None:
+        if self._entered.done():
+            return
+        if task.cancelled():
+            self._entered.cancel()
+        else:
+            error = task.exception()
+            self._entered.set_exception(
+                error or RuntimeError("the context manager exited without entering")
+            )
 
     async def exit(self, error: BaseException | None) -> bool:
         task = self._task
@@ -399,6 +418,11 @@ class _HeldTrioContext:
         return self._exit_error is not None or self._cancelled_user
 
     async def _hold_body(self, value: Any) -> None:
+        call = self._entered.call
+        if call is not None and call.scope.cancel_called:
+            # The asyncio task was cancelled while we entered: it must see
+            # that cancellation (once), not a body cancelled on its behalf.
+            await trio.lowlevel.checkpoint()
         self._entered.set_result(value)
         try:
             await self._exit_requested.wait()
@@ -420,7 +444,18 @@ class _HeldTrioContext:
         call = start_trio_call(self._loop, self._hold, ())
         self._entered.call = call
         call.add_done_callback(self._entered.on_call_done)
-        return await self._entered
+        try:
+            return await self._entered
+        except BaseException:
+            entered = self._entered
+            if entered.done() and not entered.cancelled() and entered.exception() is None:
+                # Entered, but this task was cancelled before it resumed:
+                # __aexit__ will not run, so leave the manager here.
+                self._user = None
+                self._exit_requested.set()
+                call.cancel()
+                await asyncio.wait([call])
+            raise
 
     async def exit(self, error: BaseException | None) -> bool:
         call = self._entered.call

@@ -37,6 +37,7 @@ from typing import Any
 
 SCENARIO, MODE, SEED = sys.argv[1], sys.argv[2], int(sys.argv[3])
 rng = random.Random(SEED)
+VERBOSE = bool(os.environ.get("FAULTS_VERBOSE"))
 warnings.simplefilter("error")
 
 if MODE != "stock":
@@ -436,6 +437,8 @@ def checkpoints(bridge: str) -> None:
     async def enumerate_trio_caller(loop: Any, caller: Any) -> None:
         baseline = trio_task_count()
         for k in range(MAX_CHECKPOINTS):
+            if VERBOSE:
+                say(f"k={k}")
             work = Work()
             value = None
             with trio.CancelScope() as scope:
@@ -460,6 +463,8 @@ def checkpoints(bridge: str) -> None:
     async def enumerate_asyncio_caller(loop: Any, caller: Any) -> None:
         baseline = trio_task_count()
         for k in range(MAX_CHECKPOINTS):
+            if VERBOSE:
+                say(f"k={k}")
             work = Work()
             task = asyncio.ensure_future(caller(work))
             instrument.arm(k, task.cancel)
