@@ -30,6 +30,7 @@ from ._bridge import (
     wait_asyncio_future,
 )
 from ._current import current_loop, running_aiotrio_loop
+from ._misuse import refuse_asyncio_caller, refuse_trio_function
 
 if TYPE_CHECKING:
     from collections.abc import (
@@ -51,6 +52,9 @@ P = ParamSpec("P")
 T = TypeVar("T")
 Entered = TypeVar("Entered")
 Exit = TypeVar("Exit", bound="bool | None")
+
+
+_FROM_ASYNCIO = "in asyncio code use the asyncio object directly (await it, async with, async for)"
 
 
 def _is_only(raised: BaseException, error: BaseException | None) -> bool:
@@ -83,6 +87,8 @@ class AsyncioAsTrio:
         return types.MethodType(self, instance)  # a bound method: keeps __name__, __doc__
 
     async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        refuse_asyncio_caller("aiotrio.aio_as_trio(fn)(...)", _FROM_ASYNCIO)
+        refuse_trio_function("aiotrio.aio_as_trio()", self.wrapped)
         loop = self.loop
         fn = functools.partial(self.wrapped, **kwargs) if kwargs else self.wrapped
         await trio.lowlevel.checkpoint_if_cancelled()
@@ -92,6 +98,7 @@ class AsyncioAsTrio:
         return self._await().__await__()
 
     async def _await(self) -> Any:
+        refuse_asyncio_caller("await aiotrio.aio_as_trio(awaitable)", _FROM_ASYNCIO)
         loop = self.loop
         wrapped = self.wrapped
         if asyncio.isfuture(wrapped):
@@ -109,6 +116,7 @@ class AsyncioAsTrio:
         )
 
     async def __aenter__(self) -> Any:
+        refuse_asyncio_caller("async with aiotrio.aio_as_trio(cm)", _FROM_ASYNCIO)
         if not hasattr(self.wrapped, "__aenter__"):
             raise TypeError(
                 f"{self.wrapped!r} is not an async context manager; use "
@@ -158,6 +166,7 @@ class _AsyncioIteratorAsTrio:
         return self
 
     async def __anext__(self) -> Any:
+        refuse_asyncio_caller("async for ... in aiotrio.aio_as_trio(iterable)", _FROM_ASYNCIO)
         # StopAsyncIteration crosses as the task's exception. Eager: an item
         # that is already buffered comes back without a trip through the driver.
         await trio.lowlevel.checkpoint_if_cancelled()

@@ -25,6 +25,7 @@ import trio
 from ._bridges import AsyncioWaiter, TrioCallFuture
 from ._current import current_loop, running_aiotrio_loop
 from ._eager_step import start_task_eagerly
+from ._misuse import refuse_asyncio_caller, refuse_asyncio_function, refuse_trio_function
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
@@ -124,6 +125,10 @@ async def run_asyncio(async_fn: Callable[[*_Ts], Awaitable[T]], *args: *_Ts) -> 
             "run_asyncio() takes an async function and its arguments, not "
             f"{async_fn!r}; use `await aiotrio.aio_as_trio(awaitable)` for that"
         )
+    refuse_asyncio_caller(
+        "aiotrio.run_asyncio()", "in asyncio code call the function directly: `await fn(*args)`"
+    )
+    refuse_trio_function("aiotrio.run_asyncio()", async_fn)
     loop = current_loop()
     await trio.lowlevel.checkpoint_if_cancelled()
     future = start_asyncio_task(loop, async_fn, args, eager=True)
@@ -160,5 +165,6 @@ async def run_trio(async_fn: Callable[[*_Ts], Awaitable[T]], *args: *_Ts) -> T:
             "run_trio() takes an async function and its arguments, not a "
             f"coroutine object: {async_fn!r}"
         )
+    refuse_asyncio_function("aiotrio.run_trio()", async_fn)
     loop = running_aiotrio_loop("aiotrio.run_trio()")
     return await start_trio_call(loop, async_fn, args)

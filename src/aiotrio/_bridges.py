@@ -180,6 +180,12 @@ class Bridges:
         future.trio_task = trio.lowlevel.current_task()
         current_loop_var.set(self._loop)
         try:
+            if future.scope.cancel_called:
+                # cancel() returned True before the task began: end cancelled
+                # without running it, as an asyncio task cancelled before its
+                # first step does.
+                future.settle(None)
+                return
             try:
                 with future.scope:
                     value = await async_fn(*args)

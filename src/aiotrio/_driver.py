@@ -92,10 +92,15 @@ class Driver:
     ``tests/test_cpython_origins.py`` fails when the original changes.
     """
 
-    def __init__(self, loop: EventLoop, readiness: Readiness) -> None:
+    def __init__(self, loop: EventLoop, readiness: Readiness, *, own_clock: bool = True) -> None:
         self._fairness_interval = FAIRNESS_INTERVAL
         self._on_fatal: Callable[[BaseException], None] | None = None
         self._returns_on_stop = True
+        # Whether loop.time() is the loop's Trio clock (EventLoop.time, not
+        # overridden by a subclass): then the driver reads that clock directly.
+        # An instance attribute "time" (a test patching it) is checked per use.
+        self._own_clock = own_clock
+        self._loop_attributes: dict[str, Any] = vars(loop)
         self._loop = loop
         self._readiness = readiness
         self._context = AsyncioContext(
@@ -144,10 +149,23 @@ class Driver:
         self._loop._wake()
 
     def lower_deadline(self, when: float) -> None:
-        """A timer earlier than the one the parked driver waits for was added."""
+        """A timer was added while the driver is parked: wake it earlier if needed."""
         scope = self._park_scope
-        if scope is not None and when < scope.deadline:
-            scope.deadline = when
+        if scope is not None:
+            deadline = self._trio_deadline(when)
+            scope.deadline = min(scope.deadline, deadline)
+
+    def _reads_trio_clock(self) -> bool:
+        return self._own_clock and "time" not in self._loop_attributes
+
+    def _trio_deadline(self, when: float) -> float:
+        """The Trio deadline at which loop.time() reaches `when`."""
+        if math.isnan(when):  # asyncio runs a NaN timer at once
+            return -math.inf
+        if self._reads_trio_clock():
+            return when
+        now = self._loop._trio.now()
+        return now + (when - self._loop.time())
 
     async def run(
         self,
@@ -206,7 +224,7 @@ class Driver:
     async def _park(self, scope: trio.CancelScope) -> None:
         loop = self._loop
         scheduled = loop._scheduled
-        deadline = scheduled[0]._when if scheduled else math.inf
+        deadline = self._trio_deadline(scheduled[0]._when) if scheduled else math.inf
         if scope.deadline != deadline:
             scope.deadline = deadline
         side = loop._trio
@@ -299,9 +317,12 @@ class Driver:
 
         ready = loop._ready
         if scheduled:
-            # loop.time() without its frame: the driver counts on loop.time()
-            # being the Trio clock anyway (its park deadline is a Trio deadline).
-            end_time = loop._trio.now() + loop._clock_resolution
+            # loop.time() without its frame, unless loop.time is not ours
+            # (overridden, or patched by a test).
+            if self._own_clock and "time" not in self._loop_attributes:
+                end_time = loop._trio.now() + loop._clock_resolution
+            else:
+                end_time = loop.time() + loop._clock_resolution
             while scheduled:
                 handle = scheduled[0]
                 if handle._when >= end_time:

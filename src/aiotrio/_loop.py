@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import numbers
 import threading
 from heapq import heappush
 from typing import TYPE_CHECKING, Any, TypeVarTuple, Unpack
@@ -26,6 +27,21 @@ if TYPE_CHECKING:
     import trio
 
 _Ts = TypeVarTuple("_Ts")
+
+
+def _checked_deadline(when: Any) -> Any:
+    """A timer deadline that is not a float: a number, or a TypeError now.
+
+    Stock asyncio takes anything and fails later, inside its loop (or keeps a
+    bad timer in its heap); here a bad deadline is refused at the call.
+    """
+    if when is None:
+        raise TypeError("when cannot be None")
+    if not isinstance(when, numbers.Real):
+        raise TypeError(
+            f"call_at() needs a deadline in loop.time() seconds, a number, not {when!r}"
+        )
+    return when
 
 
 class EventLoop(SelectorLoopInternals):
@@ -62,7 +78,7 @@ class EventLoop(SelectorLoopInternals):
         if clock is not None:
             self._trio.use_clock(clock)
         super().__init__(backend.selector)
-        self._trio.driver = Driver(self, backend)
+        self._trio.driver = Driver(self, backend, own_clock=type(self).time is EventLoop.time)
 
     @property
     def readiness(self) -> str:
@@ -104,8 +120,8 @@ class EventLoop(SelectorLoopInternals):
     ) -> asyncio.TimerHandle:
         """As asyncio's: schedule ``callback(*args)`` at loop time `when` (see `time`)."""
         # BaseEventLoop.call_at, plus telling a parked driver about an earlier timer.
-        if when is None:  # pyright: ignore[reportUnnecessaryComparison] (untyped callers)
-            raise TypeError("when cannot be None")
+        if when.__class__ is not float:
+            when = _checked_deadline(when)
         self._check_closed()
         if self._debug:
             self._check_thread()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -13,6 +14,7 @@ from ._bridge import run_coroutine_on
 from ._current import make_current_event_loop
 from ._loop import EventLoop
 from ._loop_var import current_loop_var
+from ._misuse import refuse_asyncio_caller
 from ._serve import Mode, raise_outside_handler, serve, sole_exception
 
 if TYPE_CHECKING:
@@ -57,6 +59,18 @@ def open_loop(*, readiness: str | None = None) -> AbstractAsyncContextManager[Ev
 @asynccontextmanager
 async def open_loop_of(make_loop: Callable[[], L]) -> AsyncGenerator[L]:
     """`open_loop` for the loop `make_loop()` returns (an `EventLoop` subclass, maybe)."""
+    refuse_asyncio_caller(
+        "aiotrio.open_loop()",
+        "asyncio code already has a loop: call Trio code from it with `aiotrio.run_trio()`",
+    )
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        raise RuntimeError(
+            "aiotrio.open_loop() must be used inside a Trio program (trio.run() or "
+            "aiotrio.run()); to run asyncio code on aiotrio, use "
+            "asyncio.run(main(), loop_factory=aiotrio.new_event_loop)"
+        ) from None
     loop = make_loop()
     fatal: list[BaseException] = []
     failure: BaseException | None = None
@@ -163,8 +177,21 @@ def run(
     example ``clock=``).
     """
 
+    if inspect.iscoroutine(async_fn):
+        async_fn.close()  # it will never run: no "never awaited" warning
+        raise TypeError(
+            "aiotrio.run() takes an async function and its arguments, not a coroutine "
+            "object: write aiotrio.run(main, arg), not aiotrio.run(main(arg))"
+        )
+
     async def main() -> T:
         async with open_loop():
-            return await async_fn(*args)
+            awaitable = async_fn(*args)
+            if not inspect.isawaitable(awaitable):
+                raise TypeError(
+                    f"aiotrio.run() expected an async function, but {async_fn!r} "
+                    f"returned {awaitable!r}; pass an `async def` function"
+                )
+            return await awaitable
 
     return trio.run(main, **trio_run_kwargs)
