@@ -257,7 +257,7 @@ def test_trio_bridge_awaited_from_asyncio_is_a_clear_error(call: str, named: str
 
 def test_run_asyncio_given_a_trio_function_is_a_clear_error() -> None:
     async def main() -> str:
-        with pytest.raises(TypeError, match=r"Trio function.*run_asyncio"):
+        with pytest.raises(TypeError, match=r"run_asyncio\(\) runs asyncio code.*Trio function"):
             await aiotrio.run_asyncio(trio.sleep, 1)
         return await aiotrio.run_asyncio(asyncio.sleep, 0, "loop works")
 

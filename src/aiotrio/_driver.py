@@ -280,6 +280,12 @@ class Driver:
             if self._on_fatal is None:
                 raise
             self._on_fatal(exc)
+            if self._exit_requested:
+                # A callback that raises on every iteration (a reader whose fd
+                # stays readable) must not keep the shutdown from ending.
+                self._iterations_since_exit_request += 1
+                if self._iterations_since_exit_request > _EXIT_DRAIN_ITERATIONS:
+                    return BatchEnd.STOPPED
             return BatchEnd.BUSY
         finally:
             context.leave(saved)

@@ -79,7 +79,8 @@ async def open_loop_of(make_loop: Callable[[], L]) -> AsyncGenerator[L]:
             async with trio.open_nursery(strict_exception_groups=True) as nursery:
 
                 def on_fatal(exc: BaseException) -> None:
-                    fatal.append(exc)
+                    if not fatal:  # the first is raised; a repeating one is not hoarded
+                        fatal.append(exc)
                     nursery.cancel_scope.cancel()
 
                 # Not nursery.start(): Trio does not move a started task out of
