@@ -208,7 +208,7 @@ def test_asyncio_timeout_around_a_trio_cancel_scope_gives_timeout_error() -> Non
                 current.uncancel()
         loop = asyncio.get_running_loop()
         assert isinstance(loop, aiotrio.EventLoop)
-        return escaped, timed_out, len(loop._trio.trio_calls)
+        return escaped, timed_out, len(list(loop._trio.bridges.trio_calls()))
 
     with asyncio.Runner(loop_factory=aiotrio.new_event_loop) as runner:
         escaped, timed_out, left_running = runner.run(main())
