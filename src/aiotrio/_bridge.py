@@ -56,11 +56,21 @@ async def wait_asyncio_future(
     bridges.add_waiter(waiter)
     future.add_done_callback(waiter.on_done)
     try:
-        await trio.lowlevel.wait_task_rescheduled(waiter.abort)
+        try:
+            await trio.lowlevel.wait_task_rescheduled(waiter.abort)
+        except (trio.Cancelled, KeyboardInterrupt) as exc:
+            if not waiter.cancel_requested:
+                raise  # not our abort: released by the loop, or interrupted
+            # Cancel requested (see AsyncioWaiter): the future was asked to
+            # cancel; wait for it, but let a second Ctrl-C through.
+            waiter.cancel_exc = exc
+            if waiter.block_again():
+                with trio.CancelScope(shield=True):
+                    await trio.lowlevel.wait_task_rescheduled(waiter.abort)
     finally:
         bridges.discard_waiter(waiter)
-    if future.cancelled() and waiter.raise_cancel is not None:
-        waiter.raise_cancel()  # raises trio.Cancelled (or KeyboardInterrupt)
+    if future.cancelled() and waiter.cancel_exc is not None:
+        raise waiter.cancel_exc  # trio.Cancelled (or KeyboardInterrupt)
     return future.result()
 
 

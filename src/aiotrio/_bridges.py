@@ -33,13 +33,17 @@ T = TypeVar("T")
 class AsyncioWaiter:
     """A Trio task parked until an asyncio future is done.
 
-    `abort` is the task's abort function: the first cancel request calls
-    `on_cancel` (cancel the future, by default) and the task keeps waiting.
-    The loop keeps its waiters so that, should it stop serving first, none is
-    left parked forever (`release`).
+    `abort` is the task's abort function. The first cancel request calls
+    `on_cancel` (cancel the future, by default) and wakes the task with the
+    request's exception, which `wait_asyncio_future` keeps (`cancel_exc`)
+    while it waits again, shielded, for the future: Trio tries one abort per
+    blocking call, so only a new wait lets a second Ctrl-C (KeyboardInterrupt
+    reaches shielded waits) stop the waiting, as it does in asyncio. The loop
+    keeps its waiters so that, should it stop serving first, none is left
+    parked forever (`release`).
     """
 
-    __slots__ = ("_on_cancel", "_woken", "future", "raise_cancel", "task")
+    __slots__ = ("_blocked", "_on_cancel", "cancel_exc", "future", "task")
 
     def __init__(
         self,
@@ -50,32 +54,49 @@ class AsyncioWaiter:
         self.task = task
         self.future = future
         self._on_cancel: Callable[[], object] | None = on_cancel
-        self._woken = False
-        #: Trio's raise_cancel once a cancel was requested, else None.
-        self.raise_cancel: Callable[[], Any] | None = None
+        # Whether the task is parked in wait_task_rescheduled on our behalf.
+        self._blocked = True
+        #: The cancel request's exception (Cancelled or KeyboardInterrupt).
+        self.cancel_exc: BaseException | None = None
 
     def abort(self, raise_cancel: Callable[[], Any]) -> trio.lowlevel.Abort:
-        self.raise_cancel = raise_cancel
+        self._blocked = False
         on_cancel, self._on_cancel = self._on_cancel, None
         if on_cancel is not None:
             on_cancel()
-        return trio.lowlevel.Abort.FAILED
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    @property
+    def cancel_requested(self) -> bool:
+        """Whether Trio asked to cancel the wait (`abort` ran)."""
+        return self._on_cancel is None
+
+    def block_again(self) -> bool:
+        """Before waiting again: whether there is still something to wait for."""
+        if self.future.done():
+            return False
+        self._blocked = True
+        return True
 
     def on_done(self, _: object) -> None:
         self._wake(outcome.Value(None))
 
     def release(self) -> None:
         """The loop stopped serving before the future was done."""
-        if self.raise_cancel is not None:
-            self._wake(outcome.capture(self.raise_cancel))
+        if self.cancel_exc is not None:
+            self._wake(outcome.Error(self.cancel_exc))
         else:
             self._wake(
                 outcome.Error(RuntimeError("the aiotrio loop stopped before this call finished"))
             )
 
+    def interrupt(self) -> None:
+        """Stop waiting with KeyboardInterrupt (the future keeps running)."""
+        self._wake(outcome.Error(KeyboardInterrupt()))
+
     def _wake(self, result: outcome.Outcome[None]) -> None:
-        if not self._woken:
-            self._woken = True
+        if self._blocked:
+            self._blocked = False
             trio.lowlevel.reschedule(self.task, result)
 
 
@@ -225,6 +246,11 @@ class Bridges:
 
     def discard_waiter(self, waiter: AsyncioWaiter) -> None:
         self._asyncio_waiters.discard(waiter)
+
+    def interrupt_waiters(self) -> None:
+        """A second Ctrl-C: every Trio task waiting on asyncio stops waiting now."""
+        for waiter in list(self._asyncio_waiters):
+            waiter.interrupt()
 
     def asyncio_waiters(self) -> Iterator[AsyncioWaiter]:
         """The Trio tasks waiting on asyncio futures (a snapshot)."""

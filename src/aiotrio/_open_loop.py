@@ -81,6 +81,13 @@ async def open_loop_of(make_loop: Callable[[], L]) -> AsyncGenerator[L]:
                 def on_fatal(exc: BaseException) -> None:
                     if not fatal:  # the first is raised; a repeating one is not hoarded
                         fatal.append(exc)
+                    elif isinstance(exc, KeyboardInterrupt) and len(fatal) == 1:
+                        # A second Ctrl-C while the first one's cancellation
+                        # winds down: stop waiting for slow asyncio cleanups,
+                        # as asyncio.run() does (once: the block's own
+                        # shutdown still waits for them).
+                        fatal.append(exc)
+                        loop._trio.bridges.interrupt_waiters()
                     nursery.cancel_scope.cancel()
 
                 # Not nursery.start(): Trio does not move a started task out of

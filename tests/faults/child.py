@@ -16,6 +16,10 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 @dataclass
@@ -40,6 +44,34 @@ class ChildResult:
     def describe(self) -> str:
         state = "HUNG (killed)" if self.hung else f"exit {self.returncode}"
         return f"{state} after {self.seconds:.1f}s\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+
+
+def ensure_sigint_inherited() -> None:
+    """Let children handle SIGINT even if this process was started with it ignored.
+
+    A process started in the background by a non-interactive shell ignores
+    SIGINT, and an ignored signal stays ignored across exec: its children
+    would never see the Ctrl-C the tests send. A caught signal is reset to
+    the default by exec, so catching it here (main thread only) is enough.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@contextlib.contextmanager
+def _sigint_not_ignored() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield  # the runner calls ensure_sigint_inherited() at its start
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous != signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _pump(stream: object, lines: queue.Queue[str | None], sink: list[str]) -> None:
@@ -70,15 +102,16 @@ def run_child(
         child_env.update(env)
     started = time.monotonic()
     deadline = started + timeout
-    proc = subprocess.Popen(
-        argv,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        env=child_env,
-        start_new_session=True,  # its own group: a kill takes its children too
-    )
+    with _sigint_not_ignored():
+        proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=child_env,
+            start_new_session=True,  # its own group: a kill takes its children too
+        )
     out: list[str] = []
     err: list[str] = []
     lines: queue.Queue[str | None] = queue.Queue()

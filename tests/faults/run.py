@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .child import ChildResult, run_child
+from .child import ChildResult, ensure_sigint_inherited, run_child
 
 HERE = Path(__file__).resolve().parent
 SCENARIO = str(HERE / "scenario.py")
@@ -193,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=None, help="comma-separated substrings of scenario/mode")
     parser.add_argument("--json", default=None)
     options = parser.parse_args(argv)
+    ensure_sigint_inherited()
     seed = options.seed if options.seed is not None else int(time.time()) % 100000
     cells = build_cells(options.form, options.runs, options.only)
     python = "%d.%d" % sys.version_info[:2]
