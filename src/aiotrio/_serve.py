@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from ._fork import forget_trio_run_in_forked_children
+from ._sigint_guard import guard_sigint
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -92,7 +93,8 @@ def run_hosted(loop: EventLoop) -> None:
     """One ``run_forever()``: serve the loop in a new ``trio.run`` until it stops."""
     failure: BaseException | None = None
     try:
-        trio.run(serve, loop, Mode.HOSTED, clock=loop._trio.clock)
+        with guard_sigint(loop):
+            trio.run(serve, loop, Mode.HOSTED, clock=loop._trio.clock)
     except BaseExceptionGroup as group:
         failure = sole_exception(group)
     raise_outside_handler(failure)
