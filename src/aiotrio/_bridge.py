@@ -36,6 +36,7 @@ T = TypeVar("T")
 _Ts = TypeVarTuple("_Ts")
 
 
+@trio.lowlevel.enable_ki_protection  # its bookkeeping must not be cut short (see _bridges)
 async def wait_asyncio_future(
     loop: EventLoop,
     future: asyncio.Future[T],

@@ -30,6 +30,14 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+# The bridges' bookkeeping runs inside asyncio callbacks and Trio tasks alike.
+# A Ctrl-C raised in the middle of it would leave a call registered that no
+# task will ever finish (and the loop's shutdown waiting for it): Trio delivers
+# KeyboardInterrupt at the next checkpoint instead while these run. User code
+# they call (Trio calls, asyncio tasks) stays interruptible.
+_protected = trio.lowlevel.enable_ki_protection
+
+
 class AsyncioWaiter:
     """A Trio task parked until an asyncio future is done.
 
@@ -59,6 +67,7 @@ class AsyncioWaiter:
         #: The cancel request's exception (Cancelled or KeyboardInterrupt).
         self.cancel_exc: BaseException | None = None
 
+    @_protected
     def abort(self, raise_cancel: Callable[[], Any]) -> trio.lowlevel.Abort:
         self._blocked = False
         on_cancel, self._on_cancel = self._on_cancel, None
@@ -78,6 +87,7 @@ class AsyncioWaiter:
         self._blocked = True
         return True
 
+    @_protected
     def on_done(self, _: object) -> None:
         self._wake(outcome.Value(None))
 
@@ -115,6 +125,7 @@ class TrioCallFuture(asyncio.Future[T]):
         self.trio_task: trio.lowlevel.Task | None = None
         self._cancel_message: Any = None
 
+    @_protected
     def cancel(self, msg: Any | None = None) -> bool:
         """Cancel the Trio task; the future ends when the task has exited."""
         if self.done():
@@ -124,6 +135,7 @@ class TrioCallFuture(asyncio.Future[T]):
             self.scope.cancel()
         return True
 
+    @_protected
     def settle(self, result: outcome.Outcome[T] | None) -> None:
         """Resolve with the Trio task's outcome; None means it was cancelled."""
         if self.done():
@@ -167,6 +179,7 @@ class Bridges:
         """The loop serves in a Trio run now; Trio calls start in `nursery`."""
         self._nursery = nursery
 
+    @_protected
     def detach(self) -> None:
         """The loop stopped serving: refuse new Trio calls, release every waiter."""
         self._nursery = None
@@ -177,6 +190,7 @@ class Bridges:
 
     # -- asyncio -> Trio -----------------------------------------------------------
 
+    @_protected
     def start_trio_call(
         self, async_fn: Callable[..., Awaitable[T]], args: tuple[Any, ...]
     ) -> TrioCallFuture[T]:
@@ -222,9 +236,13 @@ class Bridges:
             # `value` is bound unless the scope caught a cancel.
             future.settle(None if future.scope.cancelled_caught else outcome.Value(value))  # pyright: ignore[reportPossiblyUnboundVariable, reportArgumentType]
         finally:
-            self._trio_calls.discard(future)
-            if not self._trio_calls and self._trio_calls_done is not None:
-                self._trio_calls_done.set()
+            self._call_finished(future)
+
+    @_protected
+    def _call_finished(self, future: TrioCallFuture[Any]) -> None:
+        self._trio_calls.discard(future)
+        if not self._trio_calls and self._trio_calls_done is not None:
+            self._trio_calls_done.set()
 
     def trio_calls(self) -> Iterator[TrioCallFuture[Any]]:
         """The Trio calls still running (a snapshot)."""
@@ -241,9 +259,11 @@ class Bridges:
 
     # -- Trio -> asyncio -----------------------------------------------------------
 
+    @_protected
     def add_waiter(self, waiter: AsyncioWaiter) -> None:
         self._asyncio_waiters.add(waiter)
 
+    @_protected
     def discard_waiter(self, waiter: AsyncioWaiter) -> None:
         self._asyncio_waiters.discard(waiter)
 

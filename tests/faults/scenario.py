@@ -77,6 +77,49 @@ unraisable: list[str] = []
 sys.unraisablehook = lambda info: unraisable.append(f"{info.exc_type.__name__}: {info.exc_value}")
 
 
+def _dump_state(signum: int, frame: Any) -> None:
+    """SIGUSR2: print every Trio task's await chain and the asyncio tasks (debugging a hang)."""
+    import traceback
+
+    traceback.print_stack(frame, file=sys.stderr)
+    if MODE == "stock":
+        return
+    try:
+        root = trio.lowlevel.current_root_task()
+    except RuntimeError:
+        print("(not in Trio)", file=sys.stderr)
+        return
+    stack = [(root, 0)]
+    while stack:
+        task, depth = stack.pop()
+        frames, coro = [], task.coro
+        while coro is not None:
+            code_frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+            if code_frame is not None:
+                frames.append(f"{code_frame.f_code.co_name}:{code_frame.f_lineno}")
+            coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+        print("  " * depth, task.name, " > ".join(frames), file=sys.stderr)
+        for nursery in task.child_nurseries:
+            stack.extend((child, depth + 1) for child in nursery.child_tasks)
+    for loop in _LOOPS:
+        for task in asyncio.all_tasks(loop):
+            coro = task.get_coro()
+            where = []
+            while coro is not None:
+                code_frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+                if code_frame is not None:
+                    where.append(f"{code_frame.f_code.co_name}:{code_frame.f_lineno}")
+                coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+            print(f"  asyncio {task.get_name()} cancelling={task.cancelling()}", " > ".join(where),
+                  file=sys.stderr)
+
+
+_LOOPS: list[Any] = []
+
+
+signal.signal(signal.SIGUSR2, _dump_state)
+
+
 def report(problems: list[str], **figures: Any) -> None:
     problems = problems + [f"asyncio logged: {r}" for r in error_log.records]
     problems += [f"unraisable: {u}" for u in unraisable]
@@ -170,6 +213,7 @@ LOADS = {"io": io_load, "bridges": bridge_load, "busy": busy_load}
 
 def sigint(load: str, twice: bool) -> None:
     async def main() -> None:
+        _LOOPS.append(asyncio.get_running_loop())
         work = asyncio.ensure_future(LOADS[load]())
         await asyncio.sleep(0.01)
         say("READY")
