@@ -38,6 +38,12 @@ T = TypeVar("T")
 _protected = trio.lowlevel.enable_ki_protection
 
 
+@trio.lowlevel.disable_ki_protection
+async def _unprotected_call(async_fn: Callable[..., Awaitable[T]], args: tuple[Any, ...]) -> T:
+    """The user's function, interruptible by Ctrl-C like any Trio code."""
+    return await async_fn(*args)
+
+
 class AsyncioWaiter:
     """A Trio task parked until an asyncio future is done.
 
@@ -206,6 +212,7 @@ class Bridges:
         nursery.start_soon(self._run_trio_call, future, async_fn, args, name=async_fn)
         return future
 
+    @_protected
     async def _run_trio_call(
         self,
         future: TrioCallFuture[T],
@@ -223,7 +230,7 @@ class Bridges:
                 return
             try:
                 with future.scope:
-                    value = await async_fn(*args)
+                    value = await _unprotected_call(async_fn, args)
             except BaseException as exc:
                 # Our own scope has already absorbed a cancel that the asyncio
                 # side asked for; a Cancelled still here comes from outside
