@@ -436,10 +436,17 @@ class _HeldTrioContext:
         try:
             await self._exit_requested.wait()
         except trio.Cancelled:
-            # The manager cancelled its body: cancel ours and wait for it.
+            # The manager cancelled its body: cancel ours and wait for it,
+            # unless the loop has stopped serving (a hosted run ending): the
+            # asyncio side cannot run again within this Trio run.
             self._cancel_user()
-            with trio.CancelScope(shield=True):
-                await self._exit_requested.wait()
+            bridges = self._loop._trio.bridges
+            bridges.set_when_detached(self._exit_requested)
+            try:
+                with trio.CancelScope(shield=True):
+                    await self._exit_requested.wait()
+            finally:
+                bridges.forget_event(self._exit_requested)
             raise
         if self._exit_error is not None:
             raise self._exit_error

@@ -169,7 +169,14 @@ def _split_cancelled(
 class Bridges:
     """The in-flight bridge calls of one loop (see the module docstring)."""
 
-    __slots__ = ("_asyncio_waiters", "_loop", "_nursery", "_trio_calls", "_trio_calls_done")
+    __slots__ = (
+        "_asyncio_waiters",
+        "_detach_events",
+        "_loop",
+        "_nursery",
+        "_trio_calls",
+        "_trio_calls_done",
+    )
 
     def __init__(self, loop: EventLoop) -> None:
         self._loop = loop
@@ -178,6 +185,9 @@ class Bridges:
         self._trio_calls: set[TrioCallFuture[Any]] = set()
         self._trio_calls_done: trio.Event | None = None
         self._asyncio_waiters: set[AsyncioWaiter] = set()
+        # Set when the loop stops serving: Trio tasks waiting for asyncio work
+        # that will not run in this Trio run (see `until_detached`).
+        self._detach_events: set[trio.Event] = set()
 
     # -- serving -------------------------------------------------------------------
 
@@ -189,10 +199,31 @@ class Bridges:
     def detach(self) -> None:
         """The loop stopped serving: refuse new Trio calls, release every waiter."""
         self._nursery = None
+        events = list(self._detach_events)
+        self._detach_events.clear()
+        for event in events:
+            event.set()
         waiters = list(self._asyncio_waiters)
         self._asyncio_waiters.clear()
         for waiter in waiters:
             waiter.release()
+
+    @property
+    def serving(self) -> bool:
+        """Whether the loop serves in a Trio run (Trio calls can start)."""
+        return self._nursery is not None
+
+    @_protected
+    def set_when_detached(self, event: trio.Event) -> None:
+        """Set `event` when the loop stops serving (at once if it has stopped)."""
+        if self._nursery is None:
+            event.set()
+        else:
+            self._detach_events.add(event)
+
+    @_protected
+    def forget_event(self, event: trio.Event) -> None:
+        self._detach_events.discard(event)
 
     # -- asyncio -> Trio -----------------------------------------------------------
 
