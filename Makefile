@@ -4,7 +4,7 @@ READINESS ?= selector trio
 export PYTHONS READINESS
 
 BENCH_PYTHONS ?= 3.11 3.14
-.PHONY: demo test docs unit lint integration anyio-suite trio-asyncio-suite uvicorn-suite conformance conformance-baseline bench dist changelog
+.PHONY: demo test docs unit lint integration anyio-suite trio-asyncio-suite uvicorn-suite conformance conformance-baseline bench faults soak dist changelog
 demo:
 	tools/demo.sh
 
@@ -50,3 +50,11 @@ dist:
 
 changelog:
 	$$(tools/venv.sh 3.11 release release | xargs dirname)/towncrier build --draft --version "$$(sed -n 's/__version__ = "\(.*\)"/\1/p' src/aiotrio/_version.py)"
+
+# The fault-injection matrix (tests/faults): short form (part of make test), and the long
+# soak (50 runs per SIGINT cell, every Python in PYTHONS). FAULTS_SEED=N reproduces a run.
+faults:
+	tools/faults.sh short
+
+soak:
+	tools/faults.sh long

@@ -21,6 +21,8 @@ run tools/docs.sh
 run tools/unit.sh
 run tools/conformance.sh
 run tools/integration.sh
+# The fault-injection matrix, short form (~2-3 minutes per Python on 2 busy cores).
+run tools/faults.sh short
 run tools/dist.sh
 # trio-asyncio 0.16's own suite against aiotrio.trio_asyncio: ~10 s per Python.
 for version in $PYTHONS; do

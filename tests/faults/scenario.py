@@ -442,7 +442,17 @@ async def call_trio_as_aio_iter(work: Work) -> int:
     try:
         got = [item async for item in items]
     finally:
-        await asyncio.shield(items.aclose())  # type: ignore[attr-defined]
+        # Close it even if cancelled meanwhile (the storm cancels once).
+        closing = asyncio.ensure_future(items.aclose())  # type: ignore[attr-defined]
+        cancelled = False
+        while not closing.done():
+            try:
+                await asyncio.wait([closing])
+            except asyncio.CancelledError:
+                cancelled = True
+        closing.result()
+        if cancelled:
+            raise asyncio.CancelledError
     return got[0] if len(got) == 3 else -1
 
 
@@ -862,6 +872,13 @@ def _aiotrio_misuses() -> list[str]:
         await trio.sleep(0)
         return 1
 
+    def on_stock(make: Any) -> Any:
+        def run() -> Any:
+            with asyncio.Runner(loop_factory=asyncio.SelectorEventLoop) as runner:
+                return runner.run(_await_call(make))
+
+        return run
+
     _expect(problems, "run(sync fn)", TypeError, "async function", lambda: aiotrio.run(sync_fn))
     coro = aio_fn()
     _expect(problems, "run(coroutine)", TypeError, "aiotrio.run(", lambda: aiotrio.run(coro))
@@ -871,7 +888,8 @@ def _aiotrio_misuses() -> list[str]:
         async with aiotrio.open_loop():
             pass
 
-    _expect(problems, "open_loop() in asyncio", RuntimeError, "Trio", lambda: asyncio.run(open_loop_from_asyncio()))
+    _expect(problems, "open_loop() in asyncio", RuntimeError, "Trio",
+            on_stock(open_loop_from_asyncio))
 
     def from_asyncio(call: Any) -> Any:
         async def main() -> Any:
@@ -890,9 +908,9 @@ def _aiotrio_misuses() -> list[str]:
     _expect(problems, "run_trio(coroutine)", TypeError, "coroutine",
             from_asyncio(lambda: aiotrio.run_trio(_close_later(trio_fn()))))
     _expect(problems, "run_trio on a stock loop", RuntimeError, "aiotrio event loop",
-            lambda: asyncio.run(aiotrio.run_trio(trio_fn)))
+            on_stock(lambda: aiotrio.run_trio(trio_fn)))
     _expect(problems, "trio_as_aio on a stock loop", RuntimeError, "aiotrio event loop",
-            lambda: asyncio.run(_await_call(lambda: aiotrio.trio_as_aio(trio_fn)())))
+            on_stock(lambda: aiotrio.trio_as_aio(trio_fn)()))
     _expect(problems, "current_loop() outside", RuntimeError, "open_loop", aiotrio.current_loop)
     _expect(problems, "new_event_loop(readiness=bogus)", ValueError, "readiness",
             lambda: aiotrio.new_event_loop(readiness="bogus"))
