@@ -946,7 +946,6 @@ def _aiotrio_misuses() -> list[str]:
 
 
 def _close_later(coro: Any) -> Any:
-    asyncio.get_event_loop_policy()  # keep a reference path simple
     _pending_coros.append(coro)
     return coro
 
