@@ -130,6 +130,8 @@ class TrioCallFuture(asyncio.Future[T]):
         #: The Trio task running the call, once it has started.
         self.trio_task: trio.lowlevel.Task | None = None
         self._cancel_message: Any = None
+        #: cancel() was called (by the asyncio side), not only the scope cancelled.
+        self.cancel_requested = False
 
     @_protected
     def cancel(self, msg: Any | None = None) -> bool:
@@ -139,6 +141,7 @@ class TrioCallFuture(asyncio.Future[T]):
         if not self.scope.cancel_called:
             self._cancel_message = msg
             self.scope.cancel()
+        self.cancel_requested = True
         return True
 
     @_protected
@@ -253,7 +256,7 @@ class Bridges:
         future.trio_task = trio.lowlevel.current_task()
         current_loop_var.set(self._loop)
         try:
-            if future.scope.cancel_called:
+            if future.cancel_requested:
                 # cancel() returned True before the task began: end cancelled
                 # without running it, as an asyncio task cancelled before its
                 # first step does.
@@ -292,7 +295,10 @@ class Bridges:
             return
         self._trio_calls_done = done = trio.Event()
         for call in list(self._trio_calls):
-            call.cancel()
+            # Not call.cancel(): a call the loop's shutdown cancels still
+            # starts (and meets the cancellation at its first checkpoint), as
+            # a fire-and-forget trio-asyncio run_trio_task expects.
+            call.scope.cancel()
         await done.wait()
 
     # -- Trio -> asyncio -----------------------------------------------------------
