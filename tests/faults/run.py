@@ -51,9 +51,9 @@ KNOWN_DEFECTS = {
     ("sigint:bridges", ""): "defect: Ctrl-C while 20 asyncio tasks and Trio tasks call each "
     "other in a tight loop (run_trio -> run_asyncio, trio_as_aio(cm)) still hangs "
     "or fails in some runs (issue 12)",
-    ("sigint:", "open_loop/selector"): "defect: Ctrl-C under aiotrio.run with the selector "
-    "backend hangs in about 1 run in 10 under I/O and busy loops (10-run sample, loaded "
-    "machine); not reproduced in isolation yet (issue 12)",
+    ("sigint:", "open_loop"): "defect: Ctrl-C under aiotrio.run (open_loop) hangs in a few "
+    "runs under I/O and busy loops too (3.11: 3 of 80 in a 10-run sample, loaded machine; "
+    "3.14: 0 of 80); not reproduced in isolation yet (issue 12)",
 }
 
 NEEDS_AIOTRIO = ("bridges", "run_trio", "run_asyncio", "checkpoints", "storm")
@@ -191,9 +191,9 @@ def render(cells: list[Cell]) -> str:
 
 
 def known_defect(cell: Cell) -> str | None:
-    for (prefix, label), reason in KNOWN_DEFECTS.items():
+    for (prefix, mode), reason in KNOWN_DEFECTS.items():
         if cell.scenario.startswith(prefix) and cell.mode != "stock":
-            if not label or cell.label == label:
+            if not mode or cell.mode == mode:
                 return reason
     return None
 
