@@ -131,7 +131,7 @@ class TrioCallFuture(asyncio.Future[T]):
         self.trio_task: trio.lowlevel.Task | None = None
         self._cancel_message: Any = None
         #: cancel() was called (by the asyncio side), not only the scope cancelled.
-        self.cancel_requested = False
+        self.cancel_requested: bool = False
 
     @_protected
     def cancel(self, msg: Any | None = None) -> bool:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Generator
     from types import FrameType
 
     from ._loop import EventLoop
@@ -32,7 +32,7 @@ def _raise(exc: BaseException) -> None:
 
 
 @contextlib.contextmanager
-def guard_sigint(loop: EventLoop) -> Iterator[None]:
+def guard_sigint(loop: EventLoop) -> Generator[None]:
     """Wrap a raising Python SIGINT handler for the duration of a hosted run."""
     if threading.current_thread() is not threading.main_thread():
         yield
