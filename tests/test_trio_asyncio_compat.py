@@ -459,11 +459,6 @@ def test_run_trio_task_started_just_before_the_block_ends_still_runs() -> None:
     assert ran == [1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bridge: a Trio call cancelled before it starts can still finish with its "
-    "result although cancel() returned True (issue 12, helper faults12 fixes it)",
-)
 def test_trio_as_future_cancelled_before_it_starts_ends_cancelled() -> None:
     async def answer() -> int:
         return 42
