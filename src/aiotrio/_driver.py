@@ -68,6 +68,10 @@ _MIN_CANCELLED_FRACTION = MIN_CANCELLED_TIMER_HANDLES_FRACTION
 _SPINS_BEFORE_PARKING = 2
 
 
+#: The largest ``trio_latency`` accepted: beyond it Trio code would stall visibly.
+MAX_TRIO_LATENCY = 0.1
+
+
 def check_trio_latency(value: object, call: str) -> float:
     """`value` as a ``trio_latency`` in seconds; ValueError naming `call` if it is not one."""
     if (
@@ -80,10 +84,6 @@ def check_trio_latency(value: object, call: str) -> float:
             f"<= {MAX_TRIO_LATENCY:g}, not {value!r}"
         )
     return float(value)
-
-
-#: The largest ``trio_latency`` accepted: beyond it Trio code would stall visibly.
-MAX_TRIO_LATENCY = 0.1
 
 
 class BatchEnd(enum.Enum):
