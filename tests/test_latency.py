@@ -71,18 +71,18 @@ def test_idle_wakeups_park_after_one_batch() -> None:
         for _ in range(wakeups):
             await asyncio.sleep(1)
 
-    async def main() -> tuple[int, int]:
+    async def main() -> int:
         async with aiotrio.open_loop() as loop:
             driver = loop._trio.driver
             await aiotrio.run_asyncio(asyncio.sleep, 0)
             before = driver.batches
             await aiotrio.run_asyncio(sleeper)
-            return driver.batches - before, driver.yields_for_trio
+            return driver.batches - before
 
-    batches, yields = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    batches = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
     # One per wake-up, plus the call's start and end (the bridge's hand-offs).
+    # The driver used to spin twice after each: three batches per wake-up.
     assert wakeups <= batches <= wakeups + 4
-    assert yields == 0
 
 
 def test_cut_iterations_keep_asyncio_order_while_trio_is_busy() -> None:
