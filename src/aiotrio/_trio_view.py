@@ -94,12 +94,21 @@ class _PublicView:
 def _runner() -> Any:
     try:
         from trio._core import _run  # noqa: PLC0415 (private: only probed here)
-
-        runner = _run.GLOBAL_RUN_CONTEXT.runner
-        runner.runq.__len__  # noqa: B018 (probe the attributes the view reads)
-        runner.deadlines.next_deadline  # noqa: B018
-        runner.clock.deadline_to_sleep_time  # noqa: B018
-    except (ImportError, AttributeError):
+    except ImportError:
+        return None
+    context: Any = getattr(_run, "GLOBAL_RUN_CONTEXT", None)
+    runner: Any = getattr(context, "runner", None)
+    try:
+        # Probe the attributes the view reads.
+        for path in (
+            ("runq",),
+            ("deadlines", "next_deadline"),
+            ("clock", "deadline_to_sleep_time"),
+        ):
+            target = runner
+            for name in path:
+                target = getattr(target, name)
+    except AttributeError:
         return None
     return runner
 
