@@ -10,13 +10,22 @@ shared machine the OS preempting the process shows up as lateness too, so
 each direction also reports its p99 over the samples during which the thread
 was not preempted (no involuntary context switch): the part the event loops
 are responsible for.
+
+The price of the Trio side's punctuality is asyncio throughput: the share of
+the asyncio load's callbacks per CPU second kept while the Trio task ticks
+(``fair_asyncio_throughput_kept``), against phases, in the same run, in which
+the Trio side waits without ticking. Phases alternate so drift cancels; CPU
+time (``thread_time``) rather than wall time, so other processes do not count.
+The ticker's own wake-ups cost CPU too: ``fair_trio_throughput_kept`` is the
+same measure for a CPU-bound Trio task under the same ticker in a plain
+``trio.run`` (no asyncio), the most any loop could keep.
 """
 
 from __future__ import annotations
 
 import asyncio
 import resource
-from time import perf_counter
+from time import perf_counter, thread_time
 from typing import TYPE_CHECKING, Any
 
 from impls import run_trio_main
@@ -28,16 +37,19 @@ if TYPE_CHECKING:
 SLEEP = 0.001
 LOAD = 10
 SAMPLES = 300
+PHASES = 3  # of each kind: ticking, not ticking
 
 
 def _preemptions() -> int:
     return resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw
 
 
-async def sample(sleep: Callable[[float], Awaitable[object]]) -> list[tuple[float, bool]]:
-    """(lateness, preempted) for SAMPLES sleeps of SLEEP seconds."""
+async def sample(
+    sleep: Callable[[float], Awaitable[object]], count: int | None = None
+) -> list[tuple[float, bool]]:
+    """(lateness, preempted) for `count` (default SAMPLES) sleeps of SLEEP seconds."""
     samples = []
-    for _ in range(scaled(SAMPLES, minimum=20)):
+    for _ in range(scaled(SAMPLES, minimum=20) if count is None else count):
         switches = _preemptions()
         start = perf_counter()
         await sleep(SLEEP)
@@ -80,7 +92,22 @@ async def main(to_aio: Any, to_trio: Any) -> dict[str, float]:
             loop.call_soon(spin)
 
     await to_aio(start_asyncio_load)
-    trio_samples = await sample(trio.sleep)
+    trio_samples: list[tuple[float, bool]] = []
+    # [callbacks, CPU seconds] of the phases without and with the ticker.
+    totals = {False: [0, 0.0], True: [0, 0.0]}
+    per_phase = scaled(SAMPLES, minimum=20) // PHASES + 1
+    duration = per_phase * SLEEP * 1.1
+    for _ in range(PHASES):
+        for ticking in (False, True):
+            before_spins, before_cpu, started = spins, thread_time(), perf_counter()
+            if ticking:
+                trio_samples += await sample(trio.sleep, per_phase)
+                duration = perf_counter() - started
+            else:
+                # As long as a ticking phase takes, with a single wake-up.
+                await trio.sleep(duration)
+            totals[ticking][0] += spins - before_spins
+            totals[ticking][1] += thread_time() - before_cpu
     running = False
     if spins < len(trio_samples):
         raise RuntimeError(f"the asyncio load did not run ({spins} callbacks)")
@@ -97,8 +124,45 @@ async def main(to_aio: Any, to_trio: Any) -> dict[str, float]:
     return {
         **summary("fair_trio_sleeper", trio_samples),
         **summary("fair_asyncio_sleeper", asyncio_samples),
+        "fair_asyncio_throughput_kept": (totals[True][0] / totals[True][1])
+        / (totals[False][0] / totals[False][1]),
     }
 
 
+async def _trio_alone() -> float:
+    """Throughput kept by a CPU-bound Trio task (no asyncio) while a Trio task ticks."""
+    import trio
+
+    spins = 0
+    running = True
+
+    async def spinner() -> None:
+        nonlocal spins
+        while running:
+            for _ in range(20):  # about as long as one asyncio callback each
+                spins += 1
+            await trio.lowlevel.checkpoint()
+
+    totals = {False: [0, 0.0], True: [0, 0.0]}
+    per_phase = scaled(SAMPLES, minimum=20) // PHASES + 1
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(spinner)
+        for _ in range(PHASES):
+            for ticking in (False, True):
+                before_spins, before_cpu = spins, thread_time()
+                if ticking:
+                    await sample(trio.sleep, per_phase)
+                else:
+                    await trio.sleep(per_phase * SLEEP * 1.1)
+                totals[ticking][0] += spins - before_spins
+                totals[ticking][1] += thread_time() - before_cpu
+        running = False
+    return (totals[True][0] / totals[True][1]) / (totals[False][0] / totals[False][1])
+
+
 def measure(impl: str) -> dict[str, float]:
-    return run_trio_main(impl, main)
+    import trio
+
+    figures = run_trio_main(impl, main)
+    figures["fair_trio_throughput_kept"] = trio.run(_trio_alone)
+    return figures

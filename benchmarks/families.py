@@ -26,7 +26,9 @@ CORE = "core"  # 1-5: within 1.10x of asyncio, >= 4x faster than trio-asyncio
 IO = "io"  # 6-9: within 1.10x of asyncio
 BRIDGE = "bridge"  # 10
 REFERENCE = "reference"  # shown, no target
-FAIR = "fair"  # 11: p99 under 2 ms
+FAIR = "fair"  # 11: p99 under 2 ms; p99 of sleeps not preempted <= 100 us
+FAIR_THROUGHPUT = "fair_throughput"  # 11: asyncio keeps >= 97% of its throughput
+IDLE = "idle"  # 12: an asyncio wake-up within 1.2x of Trio's own
 MEMORY = "memory"  # within 1.2x of asyncio
 
 
@@ -161,6 +163,27 @@ FAMILIES: tuple[Family, ...] = (
                 REFERENCE,
                 FRACTION,
             ),
+            _f(
+                "fair_asyncio_throughput_kept",
+                "aio load's throughput kept with Trio ticking",
+                FAIR_THROUGHPUT,
+                FRACTION,
+            ),
+            _f(
+                "fair_trio_throughput_kept",
+                "(plain Trio load's, same ticker)",
+                REFERENCE,
+                FRACTION,
+            ),
+        ),
+    ),
+    Family(
+        "12",
+        "bm_idle",
+        ALL,
+        (
+            _f("idle_asyncio_wakeup", "idle: CPU per asyncio.sleep(2ms) wake-up", IDLE),
+            _f("idle_trio_wakeup", "idle: CPU per trio.sleep(2ms) wake-up", REFERENCE),
         ),
     ),
     # Memory is slow to set up (10,000 connections) and varies little: only

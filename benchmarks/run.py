@@ -108,6 +108,10 @@ def aggregate(samples: dict[str, dict[str, list[float | None]]]) -> dict[str, An
                 reference = samples["trio_sleep0"].get(impl)
                 if reference:
                     ratios[f"{impl}/trio.sleep(0)"] = stats.paired_ratio(vals, reference)
+            if key == "idle_asyncio_wakeup" and "idle_trio_wakeup" in samples:
+                reference = samples["idle_trio_wakeup"].get(impl)
+                if reference:
+                    ratios[f"{impl}/trio.sleep"] = stats.paired_ratio(vals, reference)
         figures[key] = {"values": values, "ratios": ratios}
     return figures
 

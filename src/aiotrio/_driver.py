@@ -17,22 +17,33 @@ from ._asyncio_internals import (
     format_handle,
     slow_callback_logger,
 )
+from ._trio_view import current_view
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ._loop import EventLoop
     from ._readiness import Readiness
+    from ._trio_view import TrioView
 
-#: Seconds of asyncio work after which the driver yields to Trio. Trio tasks
-#: wait at most about two of these for their turn under a saturating load.
-FAIRNESS_INTERVAL = 0.0005
+#: Default of ``trio_latency`` (see `Driver`): how often a busy driver looks
+#: at Trio, and how long it runs asyncio work while Trio has tasks to run.
+TRIO_LATENCY = 0.00005
+
+#: A batch never runs longer than this many ``trio_latency`` even when Trio
+#: seems idle: Trio tasks that share the driver's Trio batch cannot be seen.
+_LONG_BATCH_LOOKS = 40
+
+# Every this many looks at Trio, the look includes Trio's I/O readiness: a
+# system call (0.6-1 us), where the other looks cost about 0.1 us. Trio tasks
+# woken by I/O therefore wait up to this many trio_latency under a saturating
+# asyncio load; those woken by a deadline or by asyncio code, one at most.
+_IO_LOOK_EVERY = 4
 
 # Callbacks run between two looks at the clock, at most. A clock read costs
 # about 50 ns, so 32 cheap callbacks (1-2 µs each) make it noise, while 32
 # slow ones bound how far a batch can overrun before the driver notices. The
-# chunk also shrinks when callbacks are slow, to about a quarter of the
-# fairness interval.
+# chunk also shrinks when callbacks are slow, to about half of trio_latency.
 _MAX_CHUNK = 32
 
 # After an exit request, iterations run while callbacks remain (done-callbacks
@@ -46,12 +57,33 @@ _MIN_SCHEDULED = MIN_SCHEDULED_TIMER_HANDLES
 _MIN_CANCELLED_FRACTION = MIN_CANCELLED_TIMER_HANDLES_FRACTION
 
 
-# Trio checkpoints an idle driver takes before parking. A Trio task about to
-# hand it work (a bridge call, a future it resolves) usually does so within
-# these, and checkpoints are far cheaper than a park and a wake-up. Two,
-# because Trio runs each batch of tasks in random order: the task handing us
-# work may run after us in the first one.
+# Trio checkpoints an idle driver takes before parking when Trio has tasks to
+# run (tasks our batch woke or started, say) or the batch handled I/O: such a
+# task usually hands the loop work (its next bridge call) within these, a
+# loopback peer answers as fast, and checkpoints are far cheaper than a park
+# and a wake-up. Two, because Trio runs each batch of tasks in random order:
+# the task handing us work may run after us in the first one. After a batch
+# that only ran timers and callbacks, the driver parks at once (an idle
+# program's timer wake-up then costs one batch).
 _SPINS_BEFORE_PARKING = 2
+
+
+#: The largest ``trio_latency`` accepted: beyond it Trio code would stall visibly.
+MAX_TRIO_LATENCY = 0.1
+
+
+def check_trio_latency(value: object, call: str) -> float:
+    """`value` as a ``trio_latency`` in seconds; ValueError naming `call` if it is not one."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0 < value <= MAX_TRIO_LATENCY
+    ):
+        raise ValueError(
+            f"{call}: trio_latency must be a number of seconds > 0 and "
+            f"<= {MAX_TRIO_LATENCY:g}, not {value!r}"
+        )
+    return float(value)
 
 
 class BatchEnd(enum.Enum):
@@ -73,13 +105,24 @@ class Driver:
       queue, run the callbacks that were ready when the iteration began. Only
       the I/O poll differs: it never blocks (``select(0)``).
     - Iterations run back to back in a *batch*, inside the loop's asyncio
-      context (`AsyncioContext`), until nothing is left to do or
-      `fairness_interval` seconds have passed. An iteration cut short by that
-      budget resumes exactly where it stopped, so asyncio's ordering holds.
-    - Between batches the driver yields to Trio. Once batches find nothing to
-      do (after `_SPINS_BEFORE_PARKING` more checkpoints) it parks until I/O is
-      ready, the earliest timer is due, or the loop's self-pipe is written
-      (`EventLoop._wake`).
+      context (`AsyncioContext`), until nothing is left to do or Trio needs
+      the thread. An iteration cut short resumes exactly where it stopped, so
+      asyncio's ordering holds.
+    - Trio needs the thread when one of its cancel-scope deadlines is due
+      (watched continuously: the batch's time budget ends there), or when a
+      look, every `trio_latency` seconds, finds Trio tasks queued to run or
+      an fd a Trio task waits on ready (`TrioView`). The driver then yields
+      to Trio with one checkpoint, and its next batch runs at most
+      `trio_latency` (the tasks Trio woke may share that Trio batch with the
+      driver, after it, where it cannot see them). While Trio always has
+      tasks queued, every batch is that short; when Trio looks idle a batch
+      runs up to ``_LONG_BATCH_LOOKS * trio_latency``.
+    - When a batch has done the work there was, the driver parks at once,
+      unless Trio has tasks queued or the batch handled I/O (then it first
+      takes up to `_SPINS_BEFORE_PARKING` checkpoints that find nothing to
+      do: those tasks may hand it work, the peer may answer). Parked, it
+      waits until I/O is ready, the earliest timer is due, or the loop's
+      self-pipe is written (`EventLoop._wake`).
     - With ``returns_on_stop`` (``run_forever``) the driver returns after
       the iteration in which ``loop.stop()`` was seen, as asyncio does;
       otherwise (``open_loop``) ``loop.stop()`` is ignored and it serves until
@@ -92,8 +135,10 @@ class Driver:
     ``tests/test_cpython_origins.py`` fails when the original changes.
     """
 
-    def __init__(self, loop: EventLoop, readiness: Readiness, *, own_clock: bool = True) -> None:
-        self._fairness_interval = FAIRNESS_INTERVAL
+    def __init__(
+        self, loop: EventLoop, readiness: Readiness, trio_latency: float, *, own_clock: bool = True
+    ) -> None:
+        self._trio_latency = trio_latency
         self._on_fatal: Callable[[BaseException], None] | None = None
         self._returns_on_stop = True
         # Whether loop.time() is the loop's Trio clock (EventLoop.time, not
@@ -111,23 +156,32 @@ class Driver:
         # Callbacks per look at the clock (see _MAX_CHUNK), and the time a
         # chunk should take.
         self._chunk = _MAX_CHUNK
-        self._chunk_time = FAIRNESS_INTERVAL / 4
+        self._chunk_time = trio_latency / 2
         self._exit_requested = False
         self._iterations_since_exit_request = 0
         self._running = False
         self._park_scope: trio.CancelScope | None = None
+        self._view: TrioView | None = None
+        # The last yield was for Trio tasks queued to run: keep the next
+        # batch short. / The batch ended because Trio tasks wake up now.
+        self._trio_pending = False
+        self._woke_trio = False
+        # The current batch handled I/O events.
+        self._saw_io = False
+        #: Statistics for tests and benchmarks: batches run, and how many of
+        #: them ended early because Trio had work (a look or a deadline).
+        self.batches = 0
+        self.yields_for_trio = 0
 
     @property
-    def fairness_interval(self) -> float:
-        """Seconds of asyncio work after which a batch yields to Trio."""
-        return self._fairness_interval
+    def trio_latency(self) -> float:
+        """Seconds between looks at Trio while asyncio keeps the driver busy."""
+        return self._trio_latency
 
-    @fairness_interval.setter
-    def fairness_interval(self, seconds: float) -> None:
-        if not seconds > 0:
-            raise ValueError(f"fairness_interval must be positive, not {seconds!r}")
-        self._fairness_interval = seconds
-        self._chunk_time = seconds / 4
+    @trio_latency.setter
+    def trio_latency(self, seconds: float) -> None:
+        self._trio_latency = check_trio_latency(seconds, "Driver.trio_latency")
+        self._chunk_time = self._trio_latency / 2
 
     @property
     def asyncio_context(self) -> AsyncioContext:
@@ -175,6 +229,8 @@ class Driver:
     ) -> None:
         """Serve the loop until it stops (see the class contract)."""
         self._exit_requested = False
+        self._view = current_view()
+        self._trio_pending = False
         self._returns_on_stop = returns_on_stop
         self._on_fatal = on_fatal
         self._running = True
@@ -206,19 +262,33 @@ class Driver:
                 on_fatal(exc)
 
     async def _serve(self, scope: trio.CancelScope) -> None:
+        view = self._view
+        assert view is not None
         spins = 0
         while True:
-            end = self._batch()
+            end = self._batch(view)
             if end is BatchEnd.STOPPED:
                 return
-            if end is not BatchEnd.IDLE:
-                spins = 0
-            elif spins < _SPINS_BEFORE_PARKING:
-                spins += 1
-            else:
-                spins = 0
-                await self._park(scope)
-                continue
+            if self._woke_trio:
+                # Trio is about to wake tasks, which may run after the
+                # driver in Trio's next batch: one more checkpoint makes sure
+                # they have run before the driver's next batch.
+                self._woke_trio = False
+                await trio.lowlevel.checkpoint()
+            if end is not BatchEnd.BUSY:
+                # Nothing to do for now.
+                runnable = view.runnable()
+                if end is BatchEnd.DRAINED and (runnable or self._saw_io):
+                    # Work may follow at once: Trio tasks this batch woke or
+                    # started hand us their next call within a batch or two,
+                    # and I/O begets I/O (a reply to what we just sent).
+                    spins = _SPINS_BEFORE_PARKING
+                    self._trio_pending = runnable > 0
+                elif spins:
+                    spins -= 1
+                else:
+                    await self._park(scope)
+                    continue
             await trio.lowlevel.checkpoint()
 
     async def _park(self, scope: trio.CancelScope) -> None:
@@ -233,16 +303,32 @@ class Driver:
             await self._readiness.wait()
         finally:
             side.mark_awake()
+            self._trio_pending = False
 
-    def _batch(self) -> BatchEnd:
+    def _batch(self, view: TrioView) -> BatchEnd:
         loop = self._loop
         context = self._context
         saved = context.enter()
+        self.batches += 1
+        self._saw_io = False
         try:
             started = perf_counter()
-            budget_end = started + self._fairness_interval
+            latency = self._trio_latency
+            # How long this batch may run: short if Trio has work that may
+            # be waiting behind the driver, never past Trio's next deadline.
+            if self._trio_pending or view.runnable():
+                limit = latency
+            else:
+                limit = latency * _LONG_BATCH_LOOKS
+            self._trio_pending = False
+            to_deadline = view.seconds_to_deadline()
+            deadline_at = started + to_deadline
+            batch_end = started + (limit if limit < to_deadline else to_deadline)
+            look_at = started + latency
+            budget_end = look_at if look_at < batch_end else batch_end
             worked = False
             ran = 0
+            looks = 0
             while True:
                 if self._unfinished:
                     remaining, self._unfinished = self._unfinished, 0
@@ -252,21 +338,20 @@ class Driver:
                 else:
                     ran = self._iterate(budget_end)
                     did_work = ran > 0
-                if self._unfinished:
-                    return BatchEnd.BUSY
-                if loop._stopping:
-                    if self._returns_on_stop:
-                        return BatchEnd.STOPPED
-                    loop._stopping = False  # open_loop() owns the loop's lifetime
-                if self._exit_requested:
-                    self._iterations_since_exit_request += 1
-                    if (
-                        not loop._ready
-                        or self._iterations_since_exit_request > _EXIT_DRAIN_ITERATIONS
-                    ):
-                        return BatchEnd.STOPPED
-                if not did_work and not loop._ready:
-                    return BatchEnd.DRAINED if worked else BatchEnd.IDLE
+                if not self._unfinished:
+                    if loop._stopping:
+                        if self._returns_on_stop:
+                            return BatchEnd.STOPPED
+                        loop._stopping = False  # open_loop() owns the loop's lifetime
+                    if self._exit_requested:
+                        self._iterations_since_exit_request += 1
+                        if (
+                            not loop._ready
+                            or self._iterations_since_exit_request > _EXIT_DRAIN_ITERATIONS
+                        ):
+                            return BatchEnd.STOPPED
+                    if not did_work and not loop._ready:
+                        return BatchEnd.DRAINED if worked else BatchEnd.IDLE
                 worked = True
                 now = perf_counter()
                 if ran > 1 and now - started > self._chunk_time:
@@ -275,7 +360,26 @@ class Driver:
                     self._fit_chunk(ran, now - started)
                 started = now
                 if now >= budget_end:
-                    return BatchEnd.BUSY
+                    looks += 1
+                    full_look = looks % _IO_LOOK_EVERY == 0 or now >= batch_end
+                    if full_look:
+                        # Deadlines can move too (a MockClock jumping).
+                        deadline_at = now + view.seconds_to_deadline()
+                        batch_end = min(batch_end, deadline_at)
+                    if now >= deadline_at or (full_look and view.io_ready()):
+                        # Trio tasks wake now (a deadline, I/O): let them run
+                        # before any more asyncio work (see _serve).
+                        self._woke_trio = True
+                        self.yields_for_trio += 1
+                        return BatchEnd.BUSY
+                    if view.runnable():
+                        self._trio_pending = True
+                        self.yields_for_trio += 1
+                        return BatchEnd.BUSY
+                    if now >= batch_end:
+                        return BatchEnd.BUSY
+                    look_at = now + latency
+                    budget_end = look_at if look_at < batch_end else batch_end
         except BaseException as exc:
             if self._on_fatal is None:
                 raise
@@ -318,6 +422,7 @@ class Driver:
         event_list: Any = loop._selector.select(0)
         events = len(event_list)
         if events:
+            self._saw_io = True
             loop._process_events(event_list)
         event_list = None  # break cycles if a callback raises
 

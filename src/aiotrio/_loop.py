@@ -15,7 +15,7 @@ from ._asyncio_internals import (
     UnixSubprocessTransport,
     installed_child_watcher,
 )
-from ._driver import Driver
+from ._driver import TRIO_LATENCY, Driver, check_trio_latency
 from ._eager_step import run_eager_step
 from ._readiness import make_readiness
 from ._trio_side import EAGER_STEP, PARKED, TrioSide
@@ -65,20 +65,42 @@ class EventLoop(SelectorLoopInternals):
     runs use (default: one reading ``time.monotonic()``), for example a
     ``trio.testing.MockClock``; inside ``open_loop()`` the Trio run's clock is
     used instead.
+
+    `trio_latency` (seconds, default 50 us) is the latency/throughput trade-off
+    of sharing the thread: while asyncio work keeps the loop busy, the loop
+    looks every `trio_latency` seconds whether Trio has tasks to run or I/O
+    ready, and then gives it the thread; while Trio has tasks to run, asyncio
+    work runs in slices of that length between Trio's scheduling rounds.
+    Trio deadlines (``trio.sleep``, timeouts) are honoured as they fall due,
+    whatever the setting. Larger values cost Trio latency and save asyncio
+    throughput (each look costs about 1 us); ValueError unless
+    0 < trio_latency <= 0.1.
     """
 
     def __init__(
-        self, *, readiness: str | None = None, clock: trio.abc.Clock | None = None
+        self,
+        *,
+        readiness: str | None = None,
+        clock: trio.abc.Clock | None = None,
+        trio_latency: float = TRIO_LATENCY,
     ) -> None:
         # Until BaseEventLoop.__init__ runs, look closed: if we fail before it,
         # its __del__ must not try to close a half-built loop.
         self._closed = True
+        trio_latency = check_trio_latency(trio_latency, "EventLoop()")
         backend = make_readiness(readiness)
         self._trio = TrioSide(self, backend)
         if clock is not None:
             self._trio.use_clock(clock)
         super().__init__(backend.selector)
-        self._trio.driver = Driver(self, backend, own_clock=type(self).time is EventLoop.time)
+        self._trio.driver = Driver(
+            self, backend, trio_latency, own_clock=type(self).time is EventLoop.time
+        )
+
+    @property
+    def trio_latency(self) -> float:
+        """The `trio_latency` the loop was made with (seconds)."""
+        return self._trio.driver.trio_latency
 
     @property
     def readiness(self) -> str:

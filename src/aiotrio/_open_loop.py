@@ -12,6 +12,7 @@ import trio
 
 from ._bridge import run_coroutine_on
 from ._current import make_current_event_loop
+from ._driver import TRIO_LATENCY, check_trio_latency
 from ._loop import EventLoop
 from ._loop_var import current_loop_var
 from ._misuse import refuse_asyncio_caller
@@ -29,18 +30,24 @@ _SHUTDOWN_ROUNDS = 10
 
 
 def new_event_loop(
-    *, readiness: str | None = None, clock: trio.abc.Clock | None = None
+    *,
+    readiness: str | None = None,
+    clock: trio.abc.Clock | None = None,
+    trio_latency: float = TRIO_LATENCY,
 ) -> EventLoop:
     """A new aiotrio loop, for ``asyncio.run(..., loop_factory=aiotrio.new_event_loop)``.
 
     :flavour: either
 
-    See `EventLoop` for `readiness` and `clock`.
+    See `EventLoop` for `readiness`, `clock` and `trio_latency`.
     """
-    return EventLoop(readiness=readiness, clock=clock)
+    trio_latency = check_trio_latency(trio_latency, "aiotrio.new_event_loop()")
+    return EventLoop(readiness=readiness, clock=clock, trio_latency=trio_latency)
 
 
-def open_loop(*, readiness: str | None = None) -> AbstractAsyncContextManager[EventLoop]:
+def open_loop(
+    *, readiness: str | None = None, trio_latency: float = TRIO_LATENCY
+) -> AbstractAsyncContextManager[EventLoop]:
     """Run a new aiotrio loop for the duration of the block.
 
     :flavour: trio
@@ -52,8 +59,14 @@ def open_loop(*, readiness: str | None = None) -> AbstractAsyncContextManager[Ev
     closes the loop. Exceptions from the block propagate unchanged; a
     KeyboardInterrupt or SystemExit raised by asyncio code cancels the block
     and is raised from it once the loop has shut down.
+
+    `trio_latency` (seconds) trades Trio's latency for asyncio's throughput
+    while asyncio work keeps the loop busy; see `EventLoop`.
     """
-    return open_loop_of(functools.partial(EventLoop, readiness=readiness))
+    trio_latency = check_trio_latency(trio_latency, "aiotrio.open_loop()")
+    return open_loop_of(
+        functools.partial(EventLoop, readiness=readiness, trio_latency=trio_latency)
+    )
 
 
 @asynccontextmanager

@@ -1,0 +1,194 @@
+"""trio_latency: the setting, and how the driver shares the thread with Trio.
+
+No timing assertions: the tests count batches, yields and callbacks, or use
+MockClock, so they hold on a machine whose cores are busy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+import aiotrio
+from aiotrio._driver import TRIO_LATENCY
+
+BAD_VALUES = [0, -1e-3, 0.5, math.nan, math.inf, "0.001", None, True]
+
+
+@pytest.mark.parametrize("value", BAD_VALUES, ids=repr)
+def test_event_loop_rejects_bad_trio_latency(value: Any) -> None:
+    with pytest.raises(ValueError, match=r"EventLoop\(\): trio_latency must be"):
+        aiotrio.EventLoop(trio_latency=value)
+
+
+@pytest.mark.parametrize("value", BAD_VALUES, ids=repr)
+def test_new_event_loop_rejects_bad_trio_latency(value: Any) -> None:
+    with pytest.raises(ValueError, match=r"aiotrio\.new_event_loop\(\): trio_latency"):
+        aiotrio.new_event_loop(trio_latency=value)
+
+
+@pytest.mark.parametrize("value", BAD_VALUES, ids=repr)
+def test_open_loop_rejects_bad_trio_latency(value: Any) -> None:
+    async def main() -> None:
+        async with aiotrio.open_loop(trio_latency=value):
+            pytest.fail("the block must not run")
+
+    with pytest.raises(ValueError, match=r"aiotrio\.open_loop\(\): trio_latency"):
+        trio.run(main)
+
+
+def test_trio_latency_default_and_chosen_values() -> None:
+    loop = aiotrio.new_event_loop()
+    chosen = aiotrio.new_event_loop(trio_latency=0.002)
+    integral = aiotrio.EventLoop(trio_latency=1e-5)
+    try:
+        assert loop.trio_latency == TRIO_LATENCY == 50e-6
+        assert chosen.trio_latency == 0.002
+        assert integral.trio_latency == 1e-5
+        assert chosen.run_until_complete(asyncio.sleep(0, "ran")) == "ran"
+    finally:
+        loop.close()
+        chosen.close()
+        integral.close()
+
+    async def main() -> float:
+        async with aiotrio.open_loop(trio_latency=0.1) as opened:
+            return opened.trio_latency
+
+    assert trio.run(main) == 0.1
+
+
+def test_idle_wakeups_park_after_one_batch() -> None:
+    """A timer wake-up of an idle program costs one batch, not a batch and idle spins."""
+    wakeups = 20
+
+    async def sleeper() -> None:
+        for _ in range(wakeups):
+            await asyncio.sleep(1)
+
+    async def main() -> int:
+        async with aiotrio.open_loop() as loop:
+            driver = loop._trio.driver
+            await aiotrio.run_asyncio(asyncio.sleep, 0)
+            before = driver.batches
+            await aiotrio.run_asyncio(sleeper)
+            return driver.batches - before
+
+    batches = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    # One per wake-up, plus the call's start and end (the bridge's hand-offs).
+    # The driver used to spin twice after each: three batches per wake-up.
+    assert wakeups <= batches <= wakeups + 4
+
+
+def test_cut_iterations_keep_asyncio_order_while_trio_is_busy() -> None:
+    """Batches cut short for a busy Trio resume where they stopped: FIFO holds."""
+    bursts, per_burst = 5, 200
+    events: list[tuple[str, int]] = []
+
+    async def aio_side() -> None:
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        count = 0
+
+        def callback(n: int) -> None:
+            nonlocal count
+            events.append(("aio", n))
+            count += 1
+            if count == bursts * per_burst:
+                done.set_result(None)
+
+        for burst in range(bursts):
+            for i in range(per_burst):
+                loop.call_soon(callback, burst * per_burst + i)
+            await asyncio.sleep(0)
+        await done
+
+    async def main() -> int:
+        # A latency far below one callback's cost: every look ends the batch
+        # while Trio has the spinner queued.
+        async with aiotrio.open_loop(trio_latency=1e-9) as loop:
+            running = True
+
+            async def spinner() -> None:
+                n = 0
+                while running:
+                    events.append(("trio", n))
+                    n += 1
+                    await trio.lowlevel.checkpoint()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(spinner)
+                await aiotrio.run_asyncio(aio_side)
+                running = False
+            return loop._trio.driver.yields_for_trio
+
+    yields = trio.run(main)
+    aio = [n for side, n in events if side == "aio"]
+    assert aio == list(range(bursts * per_burst))
+    first, last = events.index(("aio", 0)), events.index(("aio", per_burst - 1))
+    assert any(side == "trio" for side, _ in events[first:last]), "no batch was cut"
+    assert yields > 0
+
+
+def test_due_trio_deadline_ends_a_long_batch() -> None:
+    """Even with the longest trio_latency, a Trio sleeper wakes while asyncio saturates.
+
+    With trio_latency=0.1 a batch may run 4 s and the looks come every
+    0.1 s; the sleeper's 2 ms deadline ends the batch instead, counted as a
+    yield for Trio (a batch that ran out of time is not).
+    """
+
+    async def main() -> tuple[int, int, int]:
+        async with aiotrio.open_loop(trio_latency=0.1) as loop:
+            driver = loop._trio.driver
+            spinning = True
+            spins = 0
+
+            def spin() -> None:
+                nonlocal spins
+                spins += 1
+                if spinning:
+                    loop.call_soon(spin)
+
+            for _ in range(10):
+                loop.call_soon(spin)
+            await trio.sleep(0.002)
+            yields, spins_seen = driver.yields_for_trio, spins
+            spinning = False
+            return yields, spins_seen, driver.batches
+
+    yields, spins, batches = trio.run(main)
+    assert spins > 0
+    assert yields >= 1
+    assert batches >= 1
+
+
+def test_mock_clock_jump_wakes_trio_sleeper_during_asyncio_saturation() -> None:
+    """Deadlines follow the run's clock: a MockClock jump is seen by a busy driver."""
+    clock = trio.testing.MockClock()
+
+    async def main() -> int:
+        async with aiotrio.open_loop(trio_latency=1e-6) as loop:
+            spinning = True
+            spins = 0
+
+            def spin() -> None:
+                nonlocal spins
+                spins += 1
+                if spins == 1000:
+                    clock.jump(3600)
+                if spinning:
+                    loop.call_soon(spin)
+
+            for _ in range(10):
+                loop.call_soon(spin)
+            await trio.sleep(60)  # only the jump can end this (rate 0, no autojump)
+            spinning = False
+            return spins
+
+    assert trio.run(main, clock=clock) >= 1000
