@@ -250,24 +250,30 @@ def test_an_earlier_timer_added_by_trio_shortens_the_parked_wait() -> None:
     assert 0.04 <= trio.run(main) < 1
 
 
-@pytest.mark.parametrize("api", ["wait_for", "timeout"])
-def test_cancelled_timers_are_purged(run_aio: Callable[..., Any], api: str) -> None:
-    async def main() -> int:
+@pytest.mark.parametrize("cancelled", [150, 50])
+def test_cancelled_timers_are_purged(run_aio: Callable[..., Any], cancelled: int) -> None:
+    """As asyncio does: once over half of more than 100 timers are cancelled, the next
+    iteration drops every cancelled one from the heap, not only those at its head."""
+
+    async def main() -> tuple[int, int, int]:
         loop = asyncio.get_running_loop()
         assert isinstance(loop, aiotrio.EventLoop)
-        largest = 0
-        for i in range(100_000):
-            if api == "wait_for":
-                await asyncio.wait_for(asyncio.sleep(0), 3600)
-            else:
-                async with asyncio.timeout(3600):
-                    await asyncio.sleep(0)
-            if i % 100 == 0:
-                largest = max(largest, len(loop._scheduled))
-        return largest
+        base = len(loop._scheduled)
+        # Far timers; the earliest stays live, so none is popped from the head.
+        timers = [loop.call_later(3600 + i, lambda: None) for i in range(200)]
+        for timer in timers[200 - cancelled :]:
+            timer.cancel()
+        before = len(loop._scheduled) - base
+        await asyncio.sleep(0)  # one more iteration
+        after = len(loop._scheduled) - base
+        for timer in timers:
+            timer.cancel()
+        return before, after, sum(timer in loop._scheduled for timer in timers[:50])
 
-    # asyncio purges once over half of at least 100 timers are cancelled.
-    assert run_aio(main) <= 250
+    before, after, earliest_kept = run_aio(main)
+    assert before == 200
+    assert after == (50 if cancelled == 150 else 200)
+    assert earliest_kept == 50
 
 
 def test_loop_time_is_monotonic_and_hosted_time_is_time_monotonic() -> None:
