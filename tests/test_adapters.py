@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -313,8 +315,6 @@ def test_misuse_gives_clear_errors(run_aio: Callable[..., Any]) -> None:
 
 
 def test_leaving_async_for_early_leaves_nothing_to_finalise() -> None:
-    import gc
-    import warnings
 
     closed: list[str] = []
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
@@ -88,7 +89,6 @@ def test_taskgroup_and_cancelling_counts(run_aio: Callable[..., Any]) -> None:
 
 
 def test_to_thread_runs_in_a_thread_and_keeps_context(run_aio: Callable[..., Any]) -> None:
-    import contextvars
 
     var: contextvars.ContextVar[str] = contextvars.ContextVar("v")
 

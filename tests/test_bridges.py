@@ -8,6 +8,7 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import sniffio
 import trio
 
 import aiotrio
@@ -142,7 +143,6 @@ async def _raise(exc: BaseException) -> None:
 
 
 def _in_asyncio() -> bool:
-    import sniffio
 
     return sniffio.current_async_library() == "asyncio"
 

@@ -7,13 +7,14 @@ import gc
 import logging
 from typing import TYPE_CHECKING, Any
 
-import pytest
 import trio
 
 import aiotrio
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    import pytest
 
 
 def test_custom_exception_handler_receives_callback_errors(run_aio: Callable[..., Any]) -> None:

@@ -7,7 +7,7 @@ import concurrent.futures
 import multiprocessing
 import socket
 import threading
-import time
+from multiprocessing import resource_tracker
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 @pytest.fixture(autouse=True, scope="module")
 def _resource_tracker() -> None:
     """Start multiprocessing's tracker (kept for the whole process) before leak checks."""
-    from multiprocessing import resource_tracker
 
     resource_tracker.ensure_running()
 
@@ -117,7 +116,8 @@ async def _trio_runs_while_a_thread_blocks(
 def test_blocking_executor_work_does_not_block_trio() -> None:
     """A Trio task runs while asyncio waits on a thread."""
     released = aiotrio.run(
-        _trio_runs_while_a_thread_blocks, lambda loop, blocking: loop.run_in_executor(None, blocking)
+        _trio_runs_while_a_thread_blocks,
+        lambda loop, blocking: loop.run_in_executor(None, blocking),
     )
     assert released == [True]
 
@@ -125,9 +125,13 @@ def test_blocking_executor_work_does_not_block_trio() -> None:
 def test_getaddrinfo_and_getnameinfo(run_aio: Callable[..., Any]) -> None:
     async def main() -> tuple[set[str], str]:
         loop = asyncio.get_running_loop()
-        infos = await loop.getaddrinfo("localhost", 80, family=socket.AF_INET, type=socket.SOCK_STREAM)
+        infos = await loop.getaddrinfo(
+            "localhost", 80, family=socket.AF_INET, type=socket.SOCK_STREAM
+        )
         addresses = {info[4][0] for info in infos}
-        host, port = await loop.getnameinfo(("127.0.0.1", 80), socket.NI_NUMERICHOST | socket.NI_NUMERICSERV)
+        _host, port = await loop.getnameinfo(
+            ("127.0.0.1", 80), socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
+        )
         return addresses, port
 
     addresses, port = run_aio(main)

@@ -14,6 +14,7 @@ import pytest
 import trio
 
 import aiotrio
+from aiotrio import _driver
 
 from .conftest import READINESS, run_in_mode
 
@@ -196,15 +197,10 @@ aiotrio.run(aiotrio.run_asyncio, main)
     assert result.returncode == 7, result.stderr
 
 
-def _keep(_: Any) -> None:
-    """(Imported names used only by some parametrizations.)"""
-
-
 def test_interrupt_in_the_drivers_own_steps_still_ends_the_block(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A KeyboardInterrupt can land while the driver parks, outside any batch."""
-    from aiotrio import _driver
 
     real_park = _driver.Driver._park
     interrupted: list[bool] = []

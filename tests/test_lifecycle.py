@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import threading
 from typing import Any
 
@@ -134,14 +135,13 @@ def test_trio_code_waiting_on_an_asyncio_future_is_released_when_the_block_exits
     cancel_scopes: list[trio.CancelScope] = []
 
     async def main() -> None:
-        async with trio.open_nursery() as nursery:
-            async with aiotrio.open_loop() as loop:
-                nursery.start_soon(wait_on, "plain", loop.create_future(), loop)
-                nursery.start_soon(wait_cancelled, Unstoppable(loop=loop), loop)
-                await trio.testing.wait_all_tasks_blocked()
-                cancel_scopes[0].cancel()  # asks the future to cancel, which it ignores
-                await trio.testing.wait_all_tasks_blocked()
-                assert outcomes == {}
+        async with trio.open_nursery() as nursery, aiotrio.open_loop() as loop:
+            nursery.start_soon(wait_on, "plain", loop.create_future(), loop)
+            nursery.start_soon(wait_cancelled, Unstoppable(loop=loop), loop)
+            await trio.testing.wait_all_tasks_blocked()
+            cancel_scopes[0].cancel()  # asks the future to cancel, which it ignores
+            await trio.testing.wait_all_tasks_blocked()
+            assert outcomes == {}
 
     trio.run(main)
     plain = outcomes.pop("plain")
@@ -324,7 +324,6 @@ def _child_runs_a_loop(results: Any) -> None:
 
 def test_a_child_forked_inside_a_running_loop_can_run_loops() -> None:
     """asyncio code forks (a "fork" multiprocessing start): the child starts afresh."""
-    import multiprocessing
 
     fork = multiprocessing.get_context("fork")
 

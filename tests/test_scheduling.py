@@ -45,7 +45,9 @@ def _scenario(loop: asyncio.AbstractEventLoop, seed: int, done: asyncio.Future[N
                 elif kind == "later-zero":
                     loop.call_later(0, callback, child_name + "z", depth + 1)
                 else:
-                    loop.call_at(loop.time() - 10 - rng.random(), callback, child_name + "p", depth + 1)
+                    loop.call_at(
+                        loop.time() - 10 - rng.random(), callback, child_name + "p", depth + 1
+                    )
         if pending[0] == 0 and not done.done():
             done.set_result(None)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -164,7 +165,6 @@ def test_unfinished_asyncgens_are_shut_down_when_the_block_ends() -> None:
 
 
 def test_asyncgen_hooks_are_restored_after_each_batch() -> None:
-    import sys
 
     async def main() -> None:
         trio_hooks = sys.get_asyncgen_hooks()
@@ -177,6 +177,5 @@ def test_asyncgen_hooks_are_restored_after_each_batch() -> None:
 
 
 async def _hooks() -> Any:
-    import sys
 
     return sys.get_asyncgen_hooks()

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# ruff (lint + format check) and mypy --strict over the package.
+# ruff (lint + format check) over the package, its tests, benchmarks, conformance runner and
+# tools; mypy --strict over the package.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 python=$(tools/venv.sh 3.11)
 bin=$(dirname "$python")
-"$bin/ruff" check src
-"$bin/ruff" format --check src
+code=(src tests benchmarks conformance tools)
+"$bin/ruff" check "${code[@]}"
+"$bin/ruff" format --check "${code[@]}"
 "$python" -m mypy
-echo "lint: ruff and mypy --strict clean"
+echo "lint: ruff (${code[*]}) and mypy --strict (src) clean"
