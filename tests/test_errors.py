@@ -31,7 +31,7 @@ def test_custom_exception_handler_receives_callback_errors(run_aio: Callable[...
         loop.call_soon(bad)
         timer_ran = loop.create_future()
         loop.call_later(0.001, bad)
-        loop.call_later(0.001, timer_ran.set_result, None)  # after bad: same deadline
+        loop.call_later(0.002, timer_ran.set_result, None)  # a later deadline: after bad
         await timer_ran
         loop.set_exception_handler(None)
         return contexts

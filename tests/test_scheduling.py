@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
+import trio.testing
 
 import aiotrio
 
@@ -180,28 +181,29 @@ def test_stop_before_run_forever_runs_one_iteration() -> None:
 def test_call_soon_threadsafe_from_a_thread_wakes_an_idle_loop(
     run_aio: Callable[..., Any],
 ) -> None:
-    async def main() -> tuple[str, float]:
+    async def main() -> str:
         loop = asyncio.get_running_loop()
         result: asyncio.Future[str] = loop.create_future()
         handles: list[asyncio.Handle] = []
 
+        loop_idle = threading.Event()
+
         def from_thread() -> None:
-            time.sleep(0.05)
+            loop_idle.wait(30)
             handles.append(loop.call_soon_threadsafe(result.set_result, "woken"))
 
-        start = time.monotonic()
         thread = threading.Thread(target=from_thread)
         thread.start()
+        loop.call_soon(loop_idle.set)  # the last callback before the loop parks
         try:
-            value = await asyncio.wait_for(result, 5)
+            # Nothing else is scheduled: only the thread's call can end this wait in time.
+            value = await asyncio.wait_for(result, 30)
         finally:
             thread.join()
         assert isinstance(handles[0], asyncio.Handle)
-        return value, time.monotonic() - start
+        return value
 
-    value, elapsed = run_aio(main)
-    assert value == "woken"
-    assert elapsed < 2
+    assert run_aio(main) == "woken"
 
 
 def test_call_soon_threadsafe_from_a_signal_handler(run_aio: Callable[..., Any]) -> None:
@@ -213,10 +215,12 @@ def test_call_soon_threadsafe_from_a_signal_handler(run_aio: Callable[..., Any])
             loop.call_soon_threadsafe(got.set_result, signum)
 
         previous = signal.signal(signal.SIGUSR1, handler)
+        thread = threading.Thread(target=os.kill, args=(os.getpid(), signal.SIGUSR1))
         try:
-            threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGUSR1)).start()
-            return await asyncio.wait_for(got, 5)
+            thread.start()
+            return await asyncio.wait_for(got, 30)
         finally:
+            thread.join()
             signal.signal(signal.SIGUSR1, previous)
 
     assert run_aio(main) == signal.SIGUSR1
@@ -226,30 +230,37 @@ def test_call_soon_from_a_trio_task_wakes_the_parked_loop() -> None:
     async def main() -> list[str]:
         async with aiotrio.open_loop() as loop:
             seen: list[str] = []
-            await trio.sleep(0.05)  # the driver is parked by now
+            done = trio.Event()
+            await trio.testing.wait_all_tasks_blocked()  # the driver is parked by now
             loop.call_soon(seen.append, "soon")
             loop.call_later(0.01, seen.append, "later")
-            with trio.fail_after(2):
-                while len(seen) < 2:
-                    await trio.sleep(0.001)
+            loop.call_later(0.02, done.set)
+            with trio.fail_after(50):  # a clear failure before pytest-timeout's 60 s
+                await done.wait()
             return seen
 
     assert trio.run(main) == ["soon", "later"]
 
 
 def test_an_earlier_timer_added_by_trio_shortens_the_parked_wait() -> None:
+    """On a mock clock that moves only when told: the parked driver wakes for the new timer."""
+    clock = trio.testing.MockClock()
+
     async def main() -> float:
         async with aiotrio.open_loop() as loop:
             fired = trio.Event()
             loop.call_later(10, print, "far")
-            await trio.sleep(0.02)  # parked until the far timer
+            await trio.testing.wait_all_tasks_blocked()  # parked until the far timer
             start = trio.current_time()
             loop.call_later(0.05, fired.set)
-            with trio.fail_after(2):
-                await fired.wait()
+            await trio.testing.wait_all_tasks_blocked()
+            assert not fired.is_set()
+            clock.jump(0.05)
+            await trio.testing.wait_all_tasks_blocked()
+            assert fired.is_set()  # else the driver still sleeps until the far timer
             return trio.current_time() - start
 
-    assert 0.04 <= trio.run(main) < 1
+    assert trio.run(main, clock=clock) == pytest.approx(0.05)
 
 
 @pytest.mark.parametrize("cancelled", [150, 50])

@@ -11,6 +11,7 @@ import anyio
 import pytest
 import sniffio
 import trio
+import trio.testing
 
 import aiotrio
 
@@ -32,7 +33,9 @@ def test_sniffio_in_callbacks_task_steps_and_trio_tasks() -> None:
         loop = asyncio.get_running_loop()
         loop.call_soon(callback, "asyncio call_soon")
         loop.call_later(0.001, callback, "asyncio call_later")
-        await asyncio.sleep(0.01)
+        timer_ran = loop.create_future()
+        loop.call_later(0.002, timer_ran.set_result, None)  # a later deadline: after it
+        await timer_ran
         seen["asyncio after await"] = sniffio.current_async_library()
         await aiotrio.run_trio(trio_task, "trio task started from asyncio")
         seen["asyncio after run_trio"] = sniffio.current_async_library()
@@ -123,7 +126,8 @@ def test_asyncgens_are_finalised_by_the_loop_that_first_iterated_them() -> None:
         assert await gen.__anext__() == 1
         del gen
         gc.collect()
-        await asyncio.sleep(0.01)  # the loop's finaliser runs aclose() as a task
+        for _ in range(3):  # the loop's finaliser schedules aclose() as a task, which runs
+            await asyncio.sleep(0)
 
     async def main() -> None:
         await aiotrio.run_asyncio(aio_side)
@@ -133,7 +137,7 @@ def test_asyncgens_are_finalised_by_the_loop_that_first_iterated_them() -> None:
         with pytest.warns(ResourceWarning, match="garbage collected before"):
             del gen
             gc.collect()
-        await trio.sleep(0.01)
+        await trio.testing.wait_all_tasks_blocked()
 
     aiotrio.run(main)
     assert events == [("asyncio-owned", "asyncio"), ("trio-owned", "trio")]
