@@ -389,3 +389,19 @@ def test_trio_as_aio_future_cancel_before_start(run_aio: Callable[..., Any]) -> 
         return future.cancelled()
 
     assert run_aio(main) is True
+
+
+def test_trio_calls_need_a_serving_loop_and_end_once() -> None:
+    loop = aiotrio.new_event_loop()
+    try:
+        with pytest.raises(RuntimeError, match="is not running inside Trio"):
+            aiotrio.trio_as_aio(trio.sleep_forever, loop=loop)()
+
+        async def main() -> tuple[bool, bool, int]:
+            call = aiotrio.trio_as_aio(_trio_mul)(6, 7)
+            result = await call
+            return call.cancel(), call.cancelled(), result  # done: cancel() refuses
+
+        assert loop.run_until_complete(main()) == (False, False, 42)
+    finally:
+        loop.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import selectors
 import socket
 import tempfile
 from typing import TYPE_CHECKING, Any
@@ -596,3 +597,49 @@ def test_a_short_run_sees_io_that_is_already_ready() -> None:
         a.close()
         b.close()
         loop.close()
+
+
+def _outcome(call: Callable[[], object]) -> str:
+    try:
+        result = call()
+    except Exception as exc:  # the type is what is compared
+        return type(exc).__name__
+    return "ok" if not isinstance(result, selectors.SelectorKey) else f"key {result.events}"
+
+
+def test_trio_selector_keeps_the_selectors_contract() -> None:
+    """The trio backend's selector raises what ``selectors`` raises, case by case."""
+    from aiotrio._trio_readiness import TrioWaitSelector  # noqa: PLC0415 (the unit itself)
+
+    a, b = socket.socketpair()
+    closed = socket.socket()
+    closed.close()
+    results: dict[str, list[str]] = {}
+    try:
+        for name, make in (("stock", selectors.DefaultSelector), ("trio", TrioWaitSelector)):
+            selector = make()
+            try:
+                results[name] = [
+                    _outcome(lambda s=selector: s.register(a, 0)),
+                    _outcome(lambda s=selector: s.register(a, 8)),
+                    _outcome(lambda s=selector: s.register(object(), selectors.EVENT_READ)),
+                    _outcome(lambda s=selector: s.register(-1, selectors.EVENT_READ)),
+                    _outcome(lambda s=selector: s.register(a, selectors.EVENT_READ)),
+                    _outcome(lambda s=selector: s.register(a.fileno(), selectors.EVENT_READ)),
+                    _outcome(lambda s=selector: s.modify(b, selectors.EVENT_READ)),
+                    _outcome(lambda s=selector: s.modify(a, selectors.EVENT_WRITE)),
+                    _outcome(lambda s=selector: s.modify(a, selectors.EVENT_WRITE)),
+                    _outcome(lambda s=selector: s.unregister(b)),
+                    str(len(selector.get_map())),
+                    str(a in selector.get_map() and a.fileno() in selector.get_map()),
+                    _outcome(lambda s=selector: s.get_map()[b]),
+                    str(list(selector.get_map()) == [a.fileno()]),
+                    _outcome(lambda s=selector: s.unregister(a)),
+                    _outcome(lambda s=selector: s.unregister(closed)),
+                ]
+            finally:
+                selector.close()
+    finally:
+        a.close()
+        b.close()
+    assert results["trio"] == results["stock"], results

@@ -436,8 +436,9 @@ def test_create_connection_happy_eyeballs(run_aio: Callable[..., Any]) -> None:
 
     port, wanted, elapsed = run_aio(main)
     assert port == wanted
-    # A plain sequential connect would wait minutes on the first address.
-    assert 0.09 <= elapsed < 10
+    # A plain sequential connect would wait minutes on the first address (SYN retries);
+    # the bound is loose so that busy cores cannot reach it.
+    assert 0.09 <= elapsed < 45
 
 
 def test_create_connection_tries_addresses_in_turn(run_aio: Callable[..., Any]) -> None:
