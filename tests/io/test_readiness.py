@@ -20,7 +20,7 @@ import trio.socket
 import aiotrio
 
 from ..conftest import READINESS, run_in_mode
-from .conftest import run_stock
+from .conftest import run_stock, settle
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -48,7 +48,7 @@ def test_reader_is_level_triggered(run_aio: Callable[..., Any]) -> None:
             loop.add_reader(a, on_readable)
             await asyncio.wait_for(done, 20)
             # Nothing is readable now: the reader must not run again.
-            await asyncio.sleep(0.05)
+            await settle()
             calls_when_drained = len(chunks)
             b.send(b"!")
             while len(chunks) == calls_when_drained:
@@ -79,7 +79,7 @@ def test_unread_data_keeps_calling_the_reader(run_aio: Callable[..., Any]) -> No
             b.send(b"never read")
             loop.add_reader(a.fileno(), on_readable)
             await asyncio.wait_for(done, 20)
-            await asyncio.sleep(0.02)
+            await settle()
             return calls
 
     assert run_aio(main) == 5
@@ -104,7 +104,7 @@ def test_writer_runs_while_writable_and_remove_reports_registration(
             await asyncio.wait_for(done, 20)
             removed = [loop.remove_writer(a), loop.remove_writer(a)]
             count = len(calls)
-            await asyncio.sleep(0.02)
+            await settle()
             return [*removed, len(calls) - count, loop.remove_reader(a)]
 
     assert run_aio(main) == [True, False, 0, False]
@@ -124,7 +124,7 @@ def test_writer_waits_for_a_full_socket_to_drain(run_aio: Callable[..., Any]) ->
                 pass
             writable = asyncio.Event()
             loop.add_writer(a, writable.set)
-            await asyncio.sleep(0.05)
+            await settle()
             early = writable.is_set()
             while True:  # drain the peer; the socket becomes writable again
                 try:
@@ -155,7 +155,7 @@ def test_re_adding_a_reader_replaces_its_callback(run_aio: Callable[..., Any]) -
             loop.add_reader(a, on_readable, "second")
             b.send(b"x")
             await asyncio.wait_for(done, 20)
-            await asyncio.sleep(0.02)
+            await settle()
             return seen
 
     assert run_aio(main) == ["second"]
@@ -177,7 +177,7 @@ def test_reader_and_writer_on_one_fd_are_independent(run_aio: Callable[..., Any]
 
             loop.add_writer(a, on_writable)
             loop.add_reader(a, lambda: received.done() or received.set_result(a.recv(10)))
-            await asyncio.sleep(0.05)
+            await settle()
             b.send(b"data")
             data = await asyncio.wait_for(received, 20)
             loop.remove_reader(a)
@@ -442,7 +442,7 @@ def test_closing_fds_inside_their_callbacks(run_aio: Callable[..., Any]) -> None
             a.setblocking(False)
             loop.add_reader(a, on_readable, i)
             b.send(b"x")
-        await asyncio.sleep(0.05)
+        await settle()
         for _, b in pairs:
             b.close()
         return sorted(closed)
