@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .conftest import LOCALHOST, echo_lines
+from .conftest import LOCALHOST, echo_lines, settle
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -196,7 +196,7 @@ def test_drain_waits_until_the_peer_reads(run_aio: Callable[..., Any]) -> None:
             _, writer = await asyncio.open_connection(LOCALHOST, _port(server))
             writer.write(b"x" * (16 << 20))  # far more than the socket buffers
             drain = asyncio.ensure_future(writer.drain())
-            await asyncio.sleep(0.1)
+            await settle()
             blocked = not drain.done()
             start_reading.set()
             await asyncio.wait_for(drain, 30)
@@ -260,7 +260,7 @@ def test_paused_reading_delivers_nothing_until_resumed(run_aio: Callable[..., An
             transport, client = await loop.create_connection(Collector, LOCALHOST, _port(server))
             transport.pause_reading()
             transport.write(b"echo me")
-            await asyncio.sleep(0.1)
+            await settle()
             while_paused = bytes(client.data)
             transport.resume_reading()
             while len(client.data) < 7:
@@ -281,7 +281,7 @@ def test_stream_reader_limit_pauses_the_transport(run_aio: Callable[..., Any]) -
         done = asyncio.get_running_loop().create_future()
 
         async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await asyncio.sleep(0.2)  # let the client fill our buffer
+            await settle()  # the client has filled our buffer
             states.append(writer.transport.is_reading())
             data = await reader.read()  # needs reading resumed to get it all
             done.set_result(len(data))
