@@ -429,6 +429,7 @@ def test_create_connection_happy_eyeballs(run_aio: Callable[..., Any]) -> None:
                 )
                 elapsed = time.monotonic() - start
                 port = transport.get_extra_info("peername")[1]
+                await accepted.first()  # else the accept may race the loop's shutdown
                 transport.close()
                 await client.closed
                 await accepted.all_closed()
@@ -454,6 +455,7 @@ def test_create_connection_tries_addresses_in_turn(run_aio: Callable[..., Any]) 
                     Collector, "aiotrio.test", 80, interleave=1
                 )
                 port = transport.get_extra_info("peername")[1]
+                await accepted.first()  # else the accept may race the loop's shutdown
                 transport.close()
                 await client.closed
                 await accepted.all_closed()
