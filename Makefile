@@ -4,7 +4,9 @@ READINESS ?= selector trio
 export PYTHONS READINESS
 
 BENCH_PYTHONS ?= 3.11 3.14
-.PHONY: demo test docs unit lint integration anyio-suite trio-asyncio-suite uvicorn-suite conformance conformance-baseline bench faults soak dist changelog
+COVERAGE_PYTHON ?= 3.14
+export COVERAGE_PYTHON
+.PHONY: demo test docs unit coverage lint integration anyio-suite trio-asyncio-suite uvicorn-suite conformance conformance-baseline bench faults soak dist changelog
 demo:
 	tools/demo.sh
 
@@ -14,8 +16,13 @@ test:
 docs:
 	tools/docs.sh
 
+# ARGS go to pytest: make unit PYTHONS=3.11 READINESS=selector ARGS="-k foo"
 unit:
-	tools/unit.sh
+	tools/unit.sh $(ARGS)
+
+# Line and branch coverage of src/aiotrio over the unit suite (3.14, both backends); htmlcov/
+coverage:
+	PYTHONS=$(COVERAGE_PYTHON) READINESS="selector trio" tools/unit.sh
 
 lint:
 	tools/lint.sh

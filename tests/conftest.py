@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import signal
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,17 @@ if TYPE_CHECKING:
 READINESS = os.environ.get("AIOTRIO_READINESS") or "selector"
 
 HOSTING_MODES = ["open_loop", "loop_factory"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give Ctrl-C back to a suite started in the background by a script.
+
+    A shell without job control starts background jobs (`tools/unit.sh` runs two suites at
+    once) with SIGINT ignored, and every child inherits that: the tests that interrupt a child
+    Python would then wait for a KeyboardInterrupt that never comes.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def run_in_mode(mode: str, async_fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
+import trio.testing
 
 import aiotrio
 
@@ -54,7 +57,7 @@ def test_aio_as_trio_functions_awaitables_and_decorators() -> None:
 
 async def _make_future_resolved_later(loop: asyncio.AbstractEventLoop) -> asyncio.Future[str]:
     future: asyncio.Future[str] = loop.create_future()
-    loop.call_later(0.01, future.set_result, "resolved")
+    loop.call_soon(future.set_result, "resolved")
     return future
 
 
@@ -92,12 +95,16 @@ def test_aio_as_trio_context_managers_keep_their_task() -> None:
             assert value == "resource"
             events.append("body")
         # asyncio.timeout remembers its task between enter and exit. (From
-        # Trio, build it with timeout_at: timeout() needs a running loop.)
+        # Trio, build it with timeout_at: timeout() needs a running loop.) It
+        # cancels that task, not the Trio body: the body leaves once the
+        # deadline has passed (loop time is Trio's clock) and the timer has run.
         loop = aiotrio.current_loop()
+        deadline = loop.time() + 0.01
         with pytest.raises(TimeoutError):
-            async with aiotrio.aio_as_trio(asyncio.timeout_at(loop.time() + 0.01)):
-                await trio.sleep(1)
-        async with aiotrio.aio_as_trio(asyncio.timeout_at(loop.time() + 5)):
+            async with aiotrio.aio_as_trio(asyncio.timeout_at(deadline)):
+                await trio.sleep_until(deadline)
+                await trio.testing.wait_all_tasks_blocked()
+        async with aiotrio.aio_as_trio(asyncio.timeout_at(loop.time() + 3600)):
             await trio.sleep(0)
 
     aiotrio.run(main)
@@ -172,7 +179,7 @@ def test_trio_as_aio_nursery_and_cancel_scopes(run_aio: Callable[..., Any]) -> N
         events: list[str] = []
 
         async def trio_child(label: str) -> None:
-            await trio.sleep(0.01)
+            await trio.lowlevel.checkpoint()
             events.append(label)
 
         # A nursery held open by one Trio task while asyncio code uses it.
@@ -183,7 +190,7 @@ def test_trio_as_aio_nursery_and_cancel_scopes(run_aio: Callable[..., Any]) -> N
 
         # A Trio timeout cancels the asyncio body and is swallowed, as in Trio.
         async with aiotrio.trio_as_aio(trio.move_on_after(0.02)):
-            await asyncio.sleep(5)
+            await asyncio.Event().wait()
             events.append("never")
         events.append("moved on")
         task = asyncio.current_task()
@@ -191,7 +198,7 @@ def test_trio_as_aio_nursery_and_cancel_scopes(run_aio: Callable[..., Any]) -> N
 
         with pytest.raises(trio.TooSlowError):
             async with aiotrio.trio_as_aio(trio.fail_after(0.02)):
-                await asyncio.sleep(5)
+                await asyncio.Event().wait()
         events.append("failed after")
         return events
 
@@ -202,6 +209,84 @@ def test_trio_as_aio_nursery_and_cancel_scopes(run_aio: Callable[..., Any]) -> N
         "moved on",
         "failed after",
     ]
+
+
+@pytest.mark.parametrize(
+    "manager_does",
+    [
+        "unwinds",
+        "raises",
+        pytest.param(
+            "enters anyway",
+            marks=pytest.mark.skip(
+                reason="hangs in about half the runs: when the Trio side cancels the asyncio "
+                "task before it resumed from __aenter__, CancelledError leaves __aenter__ after "
+                "the manager was entered, no __aexit__ comes and the holding Trio task waits "
+                "forever (fixed on branch faults12, df6079d; unskip once it is in main)"
+            ),
+        ),
+    ],
+)
+def test_cancelled_while_entering_a_trio_context_manager(
+    run_aio: Callable[..., Any], manager_does: str
+) -> None:
+    """The asyncio task is cancelled while the Trio task is still in ``__aenter__``.
+
+    The task resumes only once the Trio side has finished entering: with CancelledError if
+    the manager unwound, with the manager's own error if it raised one, and, if the manager
+    entered anyway (its entry shielded), in the body, which is then cancelled, the manager
+    exiting as usual.
+    """
+    events: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def slow_to_enter(entering: trio.Event) -> AsyncIterator[str]:
+        entering.set()
+        if manager_does == "enters anyway":
+            with trio.CancelScope(shield=True):
+                await trio.testing.wait_all_tasks_blocked()  # the cancel has come meanwhile
+        else:
+            try:
+                await trio.sleep_forever()
+            except trio.Cancelled:
+                events.append("entry cancelled")
+                if manager_does == "raises":
+                    raise ValueError("could not enter") from None
+                raise
+        try:
+            yield "value"
+        finally:
+            events.append("manager exited")
+
+    async def user(entering: trio.Event) -> None:
+        async with aiotrio.trio_as_aio(slow_to_enter(entering)) as value:
+            events.append(f"body got {value}")
+            await asyncio.sleep(0)
+            events.append("body went on")
+
+    async def main() -> str:
+        entering = trio.Event()
+        task = asyncio.ensure_future(user(entering))
+        await aiotrio.trio_as_aio(entering.wait)()
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            return "CancelledError"
+        except ValueError as exc:
+            return f"ValueError: {exc}"
+        return "no error"
+
+    outcome = run_aio(main)
+    if manager_does == "enters anyway":
+        # Whether the body gets one step before the cancel lands depends on Trio's
+        # scheduling order; that it gets the value, is cancelled, and the manager exits not.
+        assert outcome == "CancelledError"
+        assert events[0] == "body got value"
+        assert events[-1] == "manager exited"
+    else:
+        error = "CancelledError" if manager_does == "unwinds" else "ValueError: could not enter"
+        assert (outcome, events) == (error, ["entry cancelled"])
 
 
 def test_misuse_gives_clear_errors(run_aio: Callable[..., Any]) -> None:
@@ -230,8 +315,6 @@ def test_misuse_gives_clear_errors(run_aio: Callable[..., Any]) -> None:
 
 
 def test_leaving_async_for_early_leaves_nothing_to_finalise() -> None:
-    import gc
-    import warnings
 
     closed: list[str] = []
 
@@ -287,3 +370,169 @@ def test_get_event_loop_from_trio_code_is_the_open_loop() -> None:
     trio.run(main)
     # Nothing is left behind: the thread's loop state is as it was.
     assert dict(vars(policy._local)) == before
+
+
+class _AwaitableObject:
+    """An awaitable that is neither a coroutine nor a future."""
+
+    def __await__(self) -> Any:
+        return aio_double(5).__await__()
+
+
+def test_wrappers_as_methods_of_a_class_and_other_awaitables() -> None:
+    class Service:
+        @aiotrio.aio_as_trio
+        async def aio_method(self, x: int) -> int:
+            await asyncio.sleep(0)
+            return x
+
+        @aiotrio.trio_as_aio
+        async def trio_method(self, x: int) -> int:
+            await trio.lowlevel.checkpoint()
+            return x
+
+    # Looked up on the class, a wrapper is itself (as a function would be unbound).
+    assert type(Service.aio_method) is type(aiotrio.aio_as_trio(aio_double))
+    assert type(Service.trio_method) is type(aiotrio.trio_as_aio(trio_triple))
+
+    async def aio_side(service: Service) -> int:
+        loop = asyncio.get_running_loop()
+        explicit = aiotrio.trio_as_aio(trio_triple, loop=loop)  # type: ignore[arg-type]
+        return await service.trio_method(1) + await explicit(2)
+
+    async def main() -> list[int]:
+        service = Service()
+        return [
+            await service.aio_method(3),
+            await aiotrio.aio_as_trio(_AwaitableObject()),
+            await aiotrio.run_asyncio(aio_side, service),
+        ]
+
+    assert aiotrio.run(main) == [3, 10, 7]
+
+
+def test_a_context_manager_wrapper_is_entered_once_at_a_time(
+    run_aio: Callable[..., Any],
+) -> None:
+    async def trio_side() -> None:
+        wrapper = aiotrio.aio_as_trio(contextlib.nullcontext())
+        with pytest.raises(RuntimeError, match="was not entered"):
+            await wrapper.__aexit__(None, None, None)
+        async with wrapper:
+            with pytest.raises(RuntimeError, match="already entered"):
+                await wrapper.__aenter__()
+        async with wrapper:  # once left, it can be entered again
+            pass
+
+    aiotrio.run(trio_side)
+
+    async def aio_side() -> None:
+        wrapper = aiotrio.trio_as_aio(trio.CancelScope())
+        with pytest.raises(RuntimeError, match="was not entered"):
+            await wrapper.__aexit__(None, None, None)
+        async with wrapper:
+            with pytest.raises(RuntimeError, match="already entered"):
+                await wrapper.__aenter__()
+        with pytest.raises(TypeError, match="not an async iterable"):
+            aiotrio.trio_as_aio(trio_triple).__aiter__()
+
+    run_aio(aio_side)
+
+
+def test_closing_iterators_early_closes_the_other_side(run_aio: Callable[..., Any]) -> None:
+    closed: list[str] = []
+
+    async def trio_numbers() -> AsyncIterator[int]:
+        try:
+            for i in range(100):
+                await trio.lowlevel.checkpoint()
+                yield i
+        finally:
+            closed.append("trio generator closed")
+
+    class NoAclose:
+        """An async iterator without aclose(): closing it early is a no-op."""
+
+        def __aiter__(self) -> NoAclose:
+            return self
+
+        async def __anext__(self) -> int:
+            return 1
+
+    async def aio_side() -> list[int]:
+        iterator = aiotrio.trio_as_aio(trio_numbers()).__aiter__()
+        first = [await iterator.__anext__(), await iterator.__anext__()]
+        await iterator.aclose()  # type: ignore[attr-defined]
+        no_aclose = aiotrio.trio_as_aio(NoAclose()).__aiter__()
+        first.append(await no_aclose.__anext__())
+        await no_aclose.aclose()  # type: ignore[attr-defined]
+        return first
+
+    assert run_aio(aio_side) == [0, 1, 1]
+    assert closed == ["trio generator closed"]
+
+    async def trio_side() -> int:
+        iterator = aiotrio.aio_as_trio(NoAclose()).__aiter__()
+        value: int = await iterator.__anext__()
+        await iterator.aclose()  # type: ignore[attr-defined]
+        return value
+
+    assert aiotrio.run(trio_side) == 1
+
+
+def test_errors_of_the_body_and_of_the_trio_manager_both_arrive(
+    run_aio: Callable[..., Any],
+) -> None:
+    """A body error the manager does not swallow comes back as itself; with another error
+    from the manager's own tasks, both arrive in the manager's exception group."""
+
+    async def failing_child() -> None:
+        raise KeyError("child")
+
+    async def main() -> tuple[str, list[str]]:
+        try:
+            async with aiotrio.trio_as_aio(trio.open_nursery()):
+                raise ValueError("body")
+        except ValueError as exc:
+            alone = repr(exc)
+        try:
+            async with aiotrio.trio_as_aio(trio.open_nursery()) as nursery:
+                nursery.start_soon(failing_child)
+                await asyncio.sleep(0)
+                raise ValueError("body")
+        except ExceptionGroup as group:
+            both = sorted(repr(exc) for exc in group.exceptions)
+        return alone, both
+
+    assert run_aio(main) == ("ValueError('body')", ["KeyError('child')", "ValueError('body')"])
+
+
+def test_cancelled_while_entering_an_asyncio_context_manager() -> None:
+    """Trio cancels while the asyncio task is still in ``__aenter__``: the manager's entry
+    is cancelled the asyncio way, and the Trio side sees its own cancellation."""
+    events: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def slow_to_enter() -> AsyncIterator[None]:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            events.append("entry cancelled")
+            raise
+        yield  # pragma: no cover - never entered
+
+    async def main() -> None:
+        with trio.CancelScope() as scope:
+            async with trio.open_nursery() as nursery:
+
+                async def enter() -> None:
+                    async with aiotrio.aio_as_trio(slow_to_enter()):
+                        events.append("body ran")
+
+                nursery.start_soon(enter)
+                await trio.testing.wait_all_tasks_blocked()
+                scope.cancel()
+        assert scope.cancelled_caught
+
+    aiotrio.run(main)
+    assert events == ["entry cancelled"]

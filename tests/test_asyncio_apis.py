@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
@@ -51,20 +52,25 @@ def test_no_running_loop_in_trio_tasks() -> None:
 
 
 def test_timeout_wait_for_shield_gather_wait(run_aio: Callable[..., Any]) -> None:
+    async def forever() -> None:
+        await asyncio.Event().wait()
+
     async def main() -> None:
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(0.01):
-                await asyncio.sleep(1)
+                await asyncio.Event().wait()
         with pytest.raises(TimeoutError):
-            await asyncio.wait_for(asyncio.sleep(1), 0.01)
-        assert await asyncio.wait_for(asyncio.sleep(0, "ok"), 1) == "ok"
-        inner = asyncio.ensure_future(asyncio.sleep(0.02, "inner"))
+            await asyncio.wait_for(asyncio.Event().wait(), 0.01)
+        assert await asyncio.wait_for(asyncio.sleep(0, "ok"), 3600) == "ok"
+        inner: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(asyncio.shield(inner), 0.001)
+        assert not inner.cancelled()
+        inner.set_result("inner")
         assert await inner == "inner"
         assert await asyncio.gather(asyncio.sleep(0, 1), asyncio.sleep(0.01, 2)) == [1, 2]
         done, pending = await asyncio.wait(
-            [asyncio.ensure_future(asyncio.sleep(0.001)), asyncio.ensure_future(asyncio.sleep(5))],
+            [asyncio.ensure_future(asyncio.sleep(0.001)), asyncio.ensure_future(forever())],
             return_when=asyncio.FIRST_COMPLETED,
         )
         assert len(done) == 1 and len(pending) == 1
@@ -88,7 +94,6 @@ def test_taskgroup_and_cancelling_counts(run_aio: Callable[..., Any]) -> None:
 
 
 def test_to_thread_runs_in_a_thread_and_keeps_context(run_aio: Callable[..., Any]) -> None:
-    import contextvars
 
     var: contextvars.ContextVar[str] = contextvars.ContextVar("v")
 

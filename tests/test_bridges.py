@@ -8,7 +8,9 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import sniffio
 import trio
+import trio.testing
 
 import aiotrio
 
@@ -142,7 +144,6 @@ async def _raise(exc: BaseException) -> None:
 
 
 def _in_asyncio() -> bool:
-    import sniffio
 
     return sniffio.current_async_library() == "asyncio"
 
@@ -172,21 +173,30 @@ def test_contextvars_flow_across_and_do_not_leak_back() -> None:
 # -- Trio cancels asyncio --------------------------------------------------------
 
 
+async def _cancel_once_all_wait(scope: trio.CancelScope) -> None:
+    """Cancel `scope` once every task (the asyncio side included) waits."""
+    await trio.testing.wait_all_tasks_blocked()
+    scope.cancel()
+
+
 def test_trio_cancel_cancels_the_asyncio_task_and_waits_for_it() -> None:
     events: list[str] = []
 
     async def aio_work() -> None:
         try:
-            await asyncio.sleep(10)
+            await asyncio.Event().wait()
         except asyncio.CancelledError:
             events.append("asyncio cancelled")
-            await asyncio.sleep(0.05)  # cleanup that takes time
+            for _ in range(3):  # cleanup that takes several iterations
+                await asyncio.sleep(0)
             events.append("asyncio cleaned up")
             raise
 
     async def main() -> None:
-        with trio.move_on_after(0.05) as scope:
-            await aiotrio.run_asyncio(aio_work)
+        async with trio.open_nursery() as nursery:
+            with trio.CancelScope() as scope:
+                nursery.start_soon(_cancel_once_all_wait, scope)
+                await aiotrio.run_asyncio(aio_work)
         events.append("trio resumed")
         assert scope.cancelled_caught
 
@@ -197,22 +207,23 @@ def test_trio_cancel_cancels_the_asyncio_task_and_waits_for_it() -> None:
 def test_trio_sees_the_result_when_asyncio_finished_despite_the_cancel() -> None:
     async def aio_stubborn() -> str:
         try:
-            await asyncio.sleep(10)
+            await asyncio.Event().wait()
         except asyncio.CancelledError:
             return "finished anyway"
         return "not cancelled"
 
     async def main() -> tuple[str, bool]:
-        with trio.CancelScope() as scope:
-            scope.deadline = trio.current_time() + 0.02
-            result = await aiotrio.run_asyncio(aio_stubborn)
-            # The work happened, so no Cancelled from the bridge; the scope is
-            # still cancelled, so the next checkpoint raises.
-            try:
-                await trio.sleep(0)
-            except trio.Cancelled:
-                return result, True
-            return result, False
+        async with trio.open_nursery() as nursery:
+            with trio.CancelScope() as scope:
+                nursery.start_soon(_cancel_once_all_wait, scope)
+                result = await aiotrio.run_asyncio(aio_stubborn)
+                # The work happened, so no Cancelled from the bridge; the scope is
+                # still cancelled, so the next checkpoint raises.
+                try:
+                    await trio.sleep(0)
+                except trio.Cancelled:
+                    return result, True
+                return result, False
         raise AssertionError("unreachable")
 
     assert aiotrio.run(main) == ("finished anyway", True)
@@ -222,8 +233,8 @@ def test_asyncio_side_cancellation_arrives_as_cancelled_error() -> None:
     async def aio_self_cancelling() -> None:
         task = asyncio.current_task()
         assert task is not None
-        asyncio.get_running_loop().call_later(0.01, task.cancel)
-        await asyncio.sleep(10)
+        asyncio.get_running_loop().call_soon(task.cancel)
+        await asyncio.Event().wait()
 
     async def main() -> None:
         with pytest.raises(asyncio.CancelledError):
@@ -243,16 +254,17 @@ def test_asyncio_cancel_cancels_the_trio_task_and_resumes_after_it_exits(
 
         async def trio_work() -> None:
             try:
-                await trio.sleep(10)
+                await trio.sleep_forever()
             except trio.Cancelled:
                 events.append("trio cancelled")
                 with trio.CancelScope(shield=True):
-                    await trio.sleep(0.05)
+                    for _ in range(3):  # cleanup that takes several checkpoints
+                        await trio.lowlevel.checkpoint()
                 events.append("trio cleaned up")
                 raise
 
         task = asyncio.create_task(aiotrio.run_trio(trio_work))
-        await asyncio.sleep(0.02)
+        await aiotrio.run_trio(trio.testing.wait_all_tasks_blocked)
         assert task.cancel()
         try:
             await task
@@ -271,7 +283,7 @@ def test_asyncio_timeout_around_run_trio(run_aio: Callable[..., Any]) -> None:
         timed_out = False
         try:
             async with asyncio.timeout(0.02):
-                await aiotrio.run_trio(trio.sleep, 10)
+                await aiotrio.run_trio(trio.sleep_forever)
         except TimeoutError:
             timed_out = True
         return timed_out, task.cancelling()
@@ -283,7 +295,7 @@ def test_wait_for_and_shield_around_run_trio(run_aio: Callable[..., Any]) -> Non
     async def main() -> tuple[bool, int]:
         timed_out = False
         try:
-            await asyncio.wait_for(aiotrio.run_trio(trio.sleep, 10), 0.02)
+            await asyncio.wait_for(aiotrio.run_trio(trio.sleep_forever), 0.02)
         except TimeoutError:
             timed_out = True
         shielded = asyncio.ensure_future(aiotrio.run_trio(_trio_mul, 3, 3))
@@ -304,12 +316,12 @@ async def _stock_taskgroup_cancelling() -> int:
     """
 
     async def fail() -> None:
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)
         raise ValueError
 
     with pytest.raises(ExceptionGroup):
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(asyncio.sleep(10))
+            tg.create_task(asyncio.Event().wait())
             tg.create_task(fail())
     task = asyncio.current_task()
     assert task is not None
@@ -324,13 +336,13 @@ def test_taskgroup_cancels_trio_siblings_when_one_fails(run_aio: Callable[..., A
 
         async def trio_sleeper() -> None:
             try:
-                await trio.sleep(10)
+                await trio.sleep_forever()
             except trio.Cancelled:
                 events.append("sibling cancelled")
                 raise
 
         async def trio_failer() -> None:
-            await trio.sleep(0.02)
+            await trio.testing.wait_all_tasks_blocked()  # the sibling is waiting by now
             raise ValueError("boom")
 
         with pytest.raises(ExceptionGroup) as info:
@@ -357,8 +369,8 @@ def test_trio_call_pending_when_a_hosted_run_stops_is_cancelled() -> None:
 
 
 async def _start_background_trio_sleep() -> asyncio.Future[None]:
-    future = asyncio.ensure_future(aiotrio.run_trio(trio.sleep, 10))
-    await asyncio.sleep(0.01)
+    future = asyncio.ensure_future(aiotrio.run_trio(trio.sleep_forever))
+    await aiotrio.run_trio(trio.testing.wait_all_tasks_blocked)  # it has started
     return future
 
 
@@ -368,7 +380,7 @@ def test_trio_as_aio_future_cancel_before_start(run_aio: Callable[..., Any]) -> 
 
         async def never() -> None:
             started.append(1)
-            await trio.sleep(10)
+            await trio.sleep_forever()
 
         future = aiotrio.trio_as_aio(never)()
         future.cancel()
@@ -377,3 +389,19 @@ def test_trio_as_aio_future_cancel_before_start(run_aio: Callable[..., Any]) -> 
         return future.cancelled()
 
     assert run_aio(main) is True
+
+
+def test_trio_calls_need_a_serving_loop_and_end_once() -> None:
+    loop = aiotrio.new_event_loop()
+    try:
+        with pytest.raises(RuntimeError, match="is not running inside Trio"):
+            aiotrio.trio_as_aio(trio.sleep_forever, loop=loop)()
+
+        async def main() -> tuple[bool, bool, int]:
+            call = aiotrio.trio_as_aio(_trio_mul)(6, 7)
+            result = await call
+            return call.cancel(), call.cancelled(), result  # done: cancel() refuses
+
+        assert loop.run_until_complete(main()) == (False, False, 42)
+    finally:
+        loop.close()

@@ -372,7 +372,6 @@ def interrupt(command: list[str]) -> tuple[int, str, str]:
         try:
             assert process.stdout is not None
             assert process.stdout.readline() == "ready\n"
-            time.sleep(0.1)
             process.send_signal(signal.SIGINT)
             stdout, stderr = process.communicate(timeout=TIMEOUT)
         finally:
@@ -556,21 +555,23 @@ def session() -> Iterator[Console]:
 
 
 @pytest.mark.parametrize(
-    "statement",
+    ("setup", "statement"),
     [
-        "await asyncio.sleep(60)",
-        "await aiotrio.run_trio(trio.sleep, 60)",
-        "import time; time.sleep(60)",
-        "while True: pass",
-        "async def spin():\n    while True: await asyncio.sleep(0)\n\nawait spin()",
-        "async def busy():\n    while True: pass\n\nawait busy()",
+        ("", "await asyncio.sleep(60)"),
+        ("", "await aiotrio.run_trio(trio.sleep, 60)"),
+        ("import time", "time.sleep(60)"),
+        ("", "while True: pass"),
+        ("async def spin():\n    while True: await asyncio.sleep(0)\n", "await spin()"),
+        ("async def busy():\n    while True: pass\n", "await busy()"),
     ],
     ids=["asyncio", "trio", "blocking", "busy", "spinning-task", "busy-task"],
 )
-def test_console_ctrl_c_interrupts_the_statement(session: Console, statement: str) -> None:
-    session.send(f'print("running")\n{statement}\n\n')
+def test_console_ctrl_c_interrupts_the_statement(
+    session: Console, setup: str, statement: str
+) -> None:
+    # "running" is printed by the statement itself: once it shows, Ctrl-C lands in it.
+    session.send(f'{setup}\nif not print("running", flush=True):\n    {statement}\n\n')
     session.read_until("running\n")
-    time.sleep(0.2)
     session.process.send_signal(signal.SIGINT)
     session.read_until("\nKeyboardInterrupt\n")
     session.send('print("still here")\n')
@@ -581,8 +582,8 @@ def test_console_ctrl_c_interrupts_the_statement(session: Console, statement: st
 def test_console_ctrl_c_at_the_prompt_is_ignored(session: Console) -> None:
     session.send('print("up")\n')
     session.read_until("up\n")
+    # Python runs the (ignoring) handler before any later statement: no wait needed.
     session.process.send_signal(signal.SIGINT)
-    time.sleep(0.2)
     session.send('print("still here")\n')
     session.read_until("still here\n")
     assert session.close() == 0

@@ -7,13 +7,15 @@ import gc
 import logging
 from typing import TYPE_CHECKING, Any
 
-import pytest
 import trio
+import trio.testing
 
 import aiotrio
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    import pytest
 
 
 def test_custom_exception_handler_receives_callback_errors(run_aio: Callable[..., Any]) -> None:
@@ -27,8 +29,10 @@ def test_custom_exception_handler_receives_callback_errors(run_aio: Callable[...
             raise ValueError("in a callback")
 
         loop.call_soon(bad)
+        timer_ran = loop.create_future()
         loop.call_later(0.001, bad)
-        await asyncio.sleep(0.01)
+        loop.call_later(0.002, timer_ran.set_result, None)  # a later deadline: after bad
+        await timer_ran
         loop.set_exception_handler(None)
         return contexts
 
@@ -44,7 +48,7 @@ def test_default_handler_logs_like_asyncio(
         loop = asyncio.get_running_loop()
         loop.call_soon(lambda: 1 / 0)
         loop.call_exception_handler({"message": "custom report", "extra": 42})
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # the callback has run
 
     with caplog.at_level(logging.ERROR, logger="asyncio"):
         run_aio(main)
@@ -66,7 +70,7 @@ def test_a_failing_exception_handler_is_logged_not_fatal(
 
         loop.set_exception_handler(broken_handler)
         loop.call_soon(lambda: 1 / 0)
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # the callback has run
         loop.set_exception_handler(None)
         return "still running"
 
@@ -104,11 +108,11 @@ def test_gc_report_from_a_trio_task_does_not_crash_the_nursery(
     async def main() -> str:
         async with aiotrio.open_loop() as loop:
             task = loop.create_task(fail())
-            await trio.sleep(0.01)
+            await trio.testing.wait_all_tasks_blocked()
             assert task.done()
             del task
             gc.collect()  # reported while a Trio task runs, outside any batch
-            await trio.sleep(0.01)
+            await trio.testing.wait_all_tasks_blocked()
             return "nursery intact"
 
     with caplog.at_level(logging.ERROR, logger="asyncio"):
@@ -125,7 +129,7 @@ def test_gc_report_after_the_loop_closed_is_logged(caplog: pytest.LogCaptureFixt
     async def main() -> None:
         async with aiotrio.open_loop() as loop:
             kept.append(loop.create_task(fail()))
-            await trio.sleep(0.01)
+            await trio.testing.wait_all_tasks_blocked()
 
     trio.run(main)
     with caplog.at_level(logging.ERROR, logger="asyncio"):
@@ -139,14 +143,14 @@ def test_unhandled_errors_of_tasks_cancelled_at_shutdown_are_reported(
 ) -> None:
     async def refuses_cancellation() -> None:
         try:
-            await asyncio.sleep(10)
+            await asyncio.Event().wait()
         except asyncio.CancelledError:
             raise OSError("failed while being cancelled") from None
 
     async def main() -> None:
         async with aiotrio.open_loop() as loop:
             loop.create_task(refuses_cancellation())
-            await trio.sleep(0.01)
+            await trio.testing.wait_all_tasks_blocked()
 
     with caplog.at_level(logging.ERROR, logger="asyncio"):
         trio.run(main)

@@ -7,7 +7,7 @@ import concurrent.futures
 import multiprocessing
 import socket
 import threading
-import time
+from multiprocessing import resource_tracker
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 @pytest.fixture(autouse=True, scope="module")
 def _resource_tracker() -> None:
     """Start multiprocessing's tracker (kept for the whole process) before leak checks."""
-    from multiprocessing import resource_tracker
 
     resource_tracker.ensure_running()
 
@@ -86,36 +85,53 @@ def test_executor_errors_propagate(run_aio: Callable[..., Any]) -> None:
     run_aio(main)
 
 
-async def _ticks_during(start: Callable[[asyncio.AbstractEventLoop], Awaitable[object]]) -> int:
-    """How often a Trio task ticked (every 10 ms) while ``await start(loop)`` ran on the loop."""
-    ticks = 0
+async def _trio_runs_while_a_thread_blocks(
+    start: Callable[[asyncio.AbstractEventLoop, Callable[[], bool]], Awaitable[object]],
+) -> list[bool]:
+    """Whether Trio code ran while ``await start(loop, blocking)`` had a thread in `blocking`.
 
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await trio.sleep(0.01)
-            ticks += 1
+    `blocking` waits (30 s at most) for a Trio task that can only run if the thread does
+    not hold up Trio; it records whether it was released.
+    """
+    token = trio.lowlevel.current_trio_token()
+    thread_blocking = trio.Event()
+    release = threading.Event()
+    released: list[bool] = []
+
+    def blocking() -> bool:
+        token.run_sync_soon(thread_blocking.set)
+        released.append(release.wait(30))
+        return released[-1]
+
+    async def trio_side() -> None:
+        await thread_blocking.wait()
+        release.set()
 
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(ticker)
-        loop = aiotrio.current_loop()
-        await aiotrio.run_asyncio(start, loop)
-        nursery.cancel_scope.cancel()
-    return ticks
+        nursery.start_soon(trio_side)
+        await aiotrio.run_asyncio(start, aiotrio.current_loop(), blocking)
+    return released
 
 
 def test_blocking_executor_work_does_not_block_trio() -> None:
-    """A Trio task keeps ticking while asyncio waits 0.2 s on a thread."""
-    ticks = aiotrio.run(_ticks_during, lambda loop: loop.run_in_executor(None, time.sleep, 0.2))
-    assert ticks >= 10
+    """A Trio task runs while asyncio waits on a thread."""
+    released = aiotrio.run(
+        _trio_runs_while_a_thread_blocks,
+        lambda loop, blocking: loop.run_in_executor(None, blocking),
+    )
+    assert released == [True]
 
 
 def test_getaddrinfo_and_getnameinfo(run_aio: Callable[..., Any]) -> None:
     async def main() -> tuple[set[str], str]:
         loop = asyncio.get_running_loop()
-        infos = await loop.getaddrinfo("localhost", 80, family=socket.AF_INET, type=socket.SOCK_STREAM)
+        infos = await loop.getaddrinfo(
+            "localhost", 80, family=socket.AF_INET, type=socket.SOCK_STREAM
+        )
         addresses = {info[4][0] for info in infos}
-        host, port = await loop.getnameinfo(("127.0.0.1", 80), socket.NI_NUMERICHOST | socket.NI_NUMERICSERV)
+        _host, port = await loop.getnameinfo(
+            ("127.0.0.1", 80), socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
+        )
         return addresses, port
 
     addresses, port = run_aio(main)
@@ -124,13 +140,15 @@ def test_getaddrinfo_and_getnameinfo(run_aio: Callable[..., Any]) -> None:
 
 
 def test_getaddrinfo_does_not_block_trio(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Even a slow resolver (here: one that takes 0.2 s) leaves Trio free."""
+    """Even a slow resolver (here: one that waits for Trio code) leaves Trio free."""
     real = socket.getaddrinfo
 
-    def slow_getaddrinfo(*args: Any, **kwargs: Any) -> Any:
-        time.sleep(0.2)
-        return real(*args, **kwargs)
+    async def resolve(loop: asyncio.AbstractEventLoop, blocking: Callable[[], bool]) -> object:
+        def slow_getaddrinfo(*args: Any, **kwargs: Any) -> Any:
+            blocking()
+            return real(*args, **kwargs)
 
-    monkeypatch.setattr(socket, "getaddrinfo", slow_getaddrinfo)
+        monkeypatch.setattr(socket, "getaddrinfo", slow_getaddrinfo)
+        return await loop.getaddrinfo("127.0.0.1", 80)
 
-    assert aiotrio.run(_ticks_during, lambda loop: loop.getaddrinfo("127.0.0.1", 80)) >= 10
+    assert aiotrio.run(_trio_runs_while_a_thread_blocks, resolve) == [True]

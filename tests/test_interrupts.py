@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 
 import aiotrio
+from aiotrio import _driver
 
 from .conftest import READINESS, run_in_mode
 
@@ -30,7 +32,7 @@ def test_raised_in_asyncio_code_ends_the_run(hosting: str, exc_type: type[BaseEx
                 cleaned_up.append("background task unwound")
 
         asyncio.get_running_loop().create_task(background())
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # the background task has started
         raise exc_type()
 
     with pytest.raises(exc_type):
@@ -47,7 +49,7 @@ def test_raised_in_a_plain_callback_inside_open_loop(exc_type: type[BaseExceptio
                 raise exc_type()
 
             loop.call_later(0.01, explode)
-            await trio.sleep(10)  # cancelled by the loop's fatal error
+            await trio.sleep_forever()  # cancelled by the loop's fatal error
 
     with pytest.raises(exc_type):
         trio.run(main)
@@ -65,7 +67,7 @@ def test_pending_bridge_calls_from_outside_fail_cleanly() -> None:
         await loop_ready.wait()
         for _ in range(20):
             try:
-                await aiotrio.aio_as_trio(asyncio.sleep, loop=box[0])(10)
+                await aiotrio.aio_as_trio(asyncio.sleep, loop=box[0])(3600)
             except asyncio.CancelledError:
                 outcomes.append("cancelled")
             except RuntimeError as exc:
@@ -76,13 +78,13 @@ def test_pending_bridge_calls_from_outside_fail_cleanly() -> None:
     async def main() -> None:
         box: list[aiotrio.EventLoop] = []
         ready = trio.Event()
-        with trio.fail_after(5):
+        with trio.fail_after(50):  # a clear failure before pytest-timeout's 60 s
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(outsider, ready, box)
                 async with aiotrio.open_loop() as loop:
                     box.append(loop)
                     ready.set()
-                    await trio.sleep(0.02)
+                    await trio.testing.wait_all_tasks_blocked()  # the outsider's call waits
 
     trio.run(main)
     assert outcomes[0] == "cancelled"
@@ -196,15 +198,10 @@ aiotrio.run(aiotrio.run_asyncio, main)
     assert result.returncode == 7, result.stderr
 
 
-def _keep(_: Any) -> None:
-    """(Imported names used only by some parametrizations.)"""
-
-
 def test_interrupt_in_the_drivers_own_steps_still_ends_the_block(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A KeyboardInterrupt can land while the driver parks, outside any batch."""
-    from aiotrio import _driver
 
     real_park = _driver.Driver._park
     interrupted: list[bool] = []

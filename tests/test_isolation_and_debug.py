@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -124,7 +125,6 @@ def test_debug_mode_rejects_coroutines_as_callbacks(run_aio: Callable[..., Any])
 
 
 def test_debug_mode_rejects_call_soon_from_another_thread(run_aio: Callable[..., Any]) -> None:
-    import threading
 
     async def main() -> str:
         loop = asyncio.get_running_loop()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import threading
 from typing import Any
 
 import pytest
 import trio
+import trio.testing
 
 import aiotrio
 
@@ -22,16 +24,17 @@ def test_leaving_the_block_cancels_tasks_and_waits_for_them() -> None:
 
     async def slow_to_die() -> None:
         try:
-            await asyncio.sleep(10)
+            await asyncio.Event().wait()
         except asyncio.CancelledError:
-            await asyncio.sleep(0.02)  # still running after the cancel
+            for _ in range(3):  # still running after the cancel, over several iterations
+                await asyncio.sleep(0)
             events.append("task finished its cleanup")
             raise
 
     async def main() -> None:
         async with aiotrio.open_loop() as loop:
             task = loop.create_task(slow_to_die())
-            await trio.sleep(0.01)
+            await trio.testing.wait_all_tasks_blocked()
         events.append("block exited")
         assert task.cancelled()
         assert loop.is_closed()
@@ -45,24 +48,132 @@ def test_leaving_the_block_cancels_trio_calls_and_waits_for_them() -> None:
 
     async def trio_side() -> None:
         try:
-            await trio.sleep(10)
+            await trio.sleep_forever()
         finally:
             with trio.CancelScope(shield=True):
-                await trio.sleep(0.02)
+                for _ in range(3):  # still running after the cancel
+                    await trio.lowlevel.checkpoint()
             events.append("trio call unwound")
 
-    async def aio_starts_background_trio_call() -> None:
-        asyncio.ensure_future(aiotrio.run_trio(trio_side))
+    async def aio_starts_background_trio_call() -> asyncio.Task[None]:
+        task = asyncio.ensure_future(aiotrio.run_trio(trio_side))
         await asyncio.sleep(0)
+        return task
 
     async def main() -> None:
         async with aiotrio.open_loop():
-            await aiotrio.run_asyncio(aio_starts_background_trio_call)
-            await trio.sleep(0.01)
+            task = await aiotrio.run_asyncio(aio_starts_background_trio_call)
+            await trio.testing.wait_all_tasks_blocked()
         events.append("block exited")
+        assert task.cancelled()
 
     trio.run(main)
     assert events == ["trio call unwound", "block exited"]
+
+
+def test_orphaned_trio_calls_are_cancelled_at_block_exit() -> None:
+    """``trio_as_aio(fn)(...)`` futures nobody awaits (no asyncio task to cancel): the block
+    ends them.
+
+    One of them starts another Trio call while it unwinds; that one is ended too.
+    """
+    events: list[str] = []
+
+    async def trio_side(name: str, loop: aiotrio.EventLoop) -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            events.append(f"{name} unwound")
+            if name == "first":
+                late.append(loop.call_soon(_start_late_call, loop))
+
+    def _start_late_call(loop: aiotrio.EventLoop) -> None:
+        late.append(aiotrio.trio_as_aio(trio_side)("late", loop))
+
+    late: list[Any] = []
+
+    async def start_calls() -> list[asyncio.Future[None]]:
+        loop = asyncio.get_running_loop()
+        return [aiotrio.trio_as_aio(trio_side)(name, loop) for name in ("first", "second")]
+
+    async def main() -> list[asyncio.Future[None]]:
+        async with aiotrio.open_loop():
+            calls = await aiotrio.run_asyncio(start_calls)
+            await trio.testing.wait_all_tasks_blocked()
+            assert events == []
+        return calls
+
+    calls = trio.run(main)
+    assert [call.cancelled() for call in calls] == [True, True]
+    assert late[1].cancelled()
+    assert sorted(events) == ["first unwound", "late unwound", "second unwound"]
+
+
+def test_trio_code_waiting_on_an_asyncio_future_is_released_when_the_block_exits() -> None:
+    """A Trio task outside the block, parked on one of its futures, is not left parked."""
+
+    class Unstoppable(asyncio.Future[None]):
+        """A future that ignores cancel(), as one whose cancellation takes time does."""
+
+        def cancel(self, msg: Any = None) -> bool:
+            return False
+
+    outcomes: dict[str, object] = {}
+
+    async def wait_on(name: str, future: asyncio.Future[None], loop: aiotrio.EventLoop) -> None:
+        try:
+            await aiotrio.aio_as_trio(future, loop=loop)
+        except RuntimeError as exc:
+            outcomes[name] = exc
+
+    async def wait_cancelled(future: asyncio.Future[None], loop: aiotrio.EventLoop) -> None:
+        with trio.CancelScope() as scope:
+            cancel_scopes.append(scope)
+            await aiotrio.aio_as_trio(future, loop=loop)
+        outcomes["cancelled"] = scope.cancelled_caught
+
+    cancel_scopes: list[trio.CancelScope] = []
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery, aiotrio.open_loop() as loop:
+            nursery.start_soon(wait_on, "plain", loop.create_future(), loop)
+            nursery.start_soon(wait_cancelled, Unstoppable(loop=loop), loop)
+            await trio.testing.wait_all_tasks_blocked()
+            cancel_scopes[0].cancel()  # asks the future to cancel, which it ignores
+            await trio.testing.wait_all_tasks_blocked()
+            assert outcomes == {}
+
+    trio.run(main)
+    plain = outcomes.pop("plain")
+    assert isinstance(plain, RuntimeError)
+    assert "stopped before this call finished" in str(plain)
+    assert outcomes == {"cancelled": True}  # its cancellation arrived once released
+
+
+def test_loop_stop_inside_open_loop_is_ignored() -> None:
+    """``open_loop()`` owns the loop's lifetime: stop() ends no run_forever, the loop serves on."""
+
+    async def stop_then_keep_working() -> list[str]:
+        loop = asyncio.get_running_loop()
+        done: list[str] = []
+        loop.stop()
+        await asyncio.sleep(0)
+        loop.call_soon(done.append, "callback after stop()")
+        await asyncio.sleep(0)
+        done.append("task after stop()")
+        return done
+
+    async def main() -> list[str]:
+        async with aiotrio.open_loop() as loop:
+            first = await aiotrio.run_asyncio(stop_then_keep_working)
+            await trio.testing.wait_all_tasks_blocked()  # the driver is parked now
+            loop.stop()  # from Trio code, with the loop idle
+            second = await aiotrio.run_asyncio(stop_then_keep_working)
+            assert loop.is_running()
+        assert loop.is_closed()
+        return first + second
+
+    assert trio.run(main) == ["callback after stop()", "task after stop()"] * 2
 
 
 def test_default_executor_threads_are_joined_at_exit() -> None:
@@ -161,17 +272,19 @@ def test_cancelling_the_block_cancels_asyncio_tasks_the_asyncio_way() -> None:
 
     async def aio_work() -> None:
         try:
-            await asyncio.sleep(10)
+            await asyncio.Event().wait()
         except asyncio.CancelledError:
             events.append("asyncio task got CancelledError")
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0)
             raise
 
     async def main() -> None:
-        with trio.move_on_after(0.02) as scope:
+        with trio.CancelScope() as scope:
             async with aiotrio.open_loop() as loop:
                 loop.create_task(aio_work())
-                await trio.sleep(10)
+                await trio.testing.wait_all_tasks_blocked()
+                scope.cancel()
+                await trio.sleep_forever()
         assert scope.cancelled_caught
         events.append("outer scope caught the cancel")
 
@@ -196,7 +309,7 @@ def test_both_readiness_backends_can_be_chosen() -> None:
         for name in ("selector", "trio"):
             async with aiotrio.open_loop(readiness=name) as loop:
                 names.append(loop.readiness)
-                assert await aiotrio.run_asyncio(asyncio.sleep, 0.001, "ok") == "ok"
+                assert await aiotrio.run_asyncio(asyncio.sleep, 0, "ok") == "ok"
         return names
 
     assert trio.run(main) == ["selector", "trio"]
@@ -211,7 +324,6 @@ def _child_runs_a_loop(results: Any) -> None:
 
 def test_a_child_forked_inside_a_running_loop_can_run_loops() -> None:
     """asyncio code forks (a "fork" multiprocessing start): the child starts afresh."""
-    import multiprocessing
 
     fork = multiprocessing.get_context("fork")
 
@@ -230,8 +342,6 @@ def test_a_child_forked_inside_a_running_loop_can_run_loops() -> None:
 
 
 def test_a_mock_clock_for_hosted_runs() -> None:
-    import trio.testing
-
     clock = trio.testing.MockClock(autojump_threshold=0)
 
     async def main() -> float:

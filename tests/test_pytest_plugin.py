@@ -32,6 +32,9 @@ INI = "[pytest]\nfilterwarnings = error\n" + (
 )
 
 
+INNER_TIMEOUT = 45
+
+
 @pytest.fixture
 def run(pytester: pytest.Pytester) -> Callable[..., pytest.RunResult]:
     """``run(tests, *args, ini=INI)``: write the test module, run pytest on it."""
@@ -39,7 +42,9 @@ def run(pytester: pytest.Pytester) -> Callable[..., pytest.RunResult]:
     def run_tests(tests: str, *args: str, ini: str = INI) -> pytest.RunResult:
         pytester.makeini(ini)
         pytester.makepyfile(test_sample=textwrap.dedent(tests))
-        return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
+        # A hard limit below pytest-timeout's 60 s: pytester kills the inner pytest at
+        # its own timeout, while an outer timeout would leave it running.
+        return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args, timeout=INNER_TIMEOUT)
 
     return run_tests
 
@@ -499,8 +504,9 @@ async def test_fixture_and_context(resource):
 async def test_gather_and_timers():
     loop = asyncio.get_running_loop()
     order = []
-    loop.call_later(0.02, order.append, "late")
-    loop.call_later(0.01, order.append, "early")
+    now = loop.time()
+    loop.call_at(now + 0.02, order.append, "late")
+    loop.call_at(now + 0.01, order.append, "early")
     loop.call_soon(order.append, "soon")
     results = await asyncio.gather(asyncio.sleep(0.03, "a"), asyncio.sleep(0, "b"))
     assert results == ["a", "b"]
@@ -508,14 +514,14 @@ async def test_gather_and_timers():
 
 async def test_task_group_and_cancellation():
     async def fail():
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)
         raise ValueError("in group")
 
     sleeper_cancelled = asyncio.Event()
 
     async def sleeper():
         try:
-            await asyncio.sleep(10)
+            await asyncio.Event().wait()
         except asyncio.CancelledError:
             sleeper_cancelled.set()
             raise
@@ -530,7 +536,7 @@ async def test_task_group_and_cancellation():
 async def test_timeouts():
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.01):
-            await asyncio.sleep(10)
+            await asyncio.Event().wait()
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(asyncio.Event().wait(), 0.01)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import random
 import signal
@@ -12,10 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
+import trio.testing
 
 import aiotrio
-
-from .conftest import run_in_mode
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -45,7 +45,9 @@ def _scenario(loop: asyncio.AbstractEventLoop, seed: int, done: asyncio.Future[N
                 elif kind == "later-zero":
                     loop.call_later(0, callback, child_name + "z", depth + 1)
                 else:
-                    loop.call_at(loop.time() - 10 - rng.random(), callback, child_name + "p", depth + 1)
+                    loop.call_at(
+                        loop.time() - 10 - rng.random(), callback, child_name + "p", depth + 1
+                    )
         if pending[0] == 0 and not done.done():
             done.set_result(None)
 
@@ -63,12 +65,28 @@ async def _run_scenario(seed: int) -> list[str]:
     return order
 
 
+class _FrozenClockLoop(asyncio.SelectorEventLoop):
+    """Stock asyncio on a clock that stands still, as a `MockClock` does."""
+
+    def time(self) -> float:
+        return 1000.0
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_callback_and_timer_order_matches_stock_asyncio(hosting: str, seed: int) -> None:
-    with asyncio.Runner() as stock:
+    # Frozen clocks on both sides: each deadline then depends on the seed only, not on how
+    # long the machine took between two calls (a busy machine reordered them).
+    with asyncio.Runner(loop_factory=_FrozenClockLoop) as stock:
         expected = stock.run(_run_scenario(seed))
     assert len(expected) > 3
-    assert run_in_mode(hosting, _run_scenario, seed) == expected
+    if hosting == "open_loop":
+        clock = trio.testing.MockClock()
+        got = aiotrio.run(aiotrio.run_asyncio, _run_scenario, seed, clock=clock)
+    else:
+        factory = functools.partial(aiotrio.new_event_loop, clock=trio.testing.MockClock())
+        with asyncio.Runner(loop_factory=factory) as runner:
+            got = runner.run(_run_scenario(seed))
+    assert got == expected
 
 
 def test_ready_callbacks_run_before_newly_due_timers(run_aio: Callable[..., Any]) -> None:
@@ -178,28 +196,29 @@ def test_stop_before_run_forever_runs_one_iteration() -> None:
 def test_call_soon_threadsafe_from_a_thread_wakes_an_idle_loop(
     run_aio: Callable[..., Any],
 ) -> None:
-    async def main() -> tuple[str, float]:
+    async def main() -> str:
         loop = asyncio.get_running_loop()
         result: asyncio.Future[str] = loop.create_future()
         handles: list[asyncio.Handle] = []
 
+        loop_idle = threading.Event()
+
         def from_thread() -> None:
-            time.sleep(0.05)
+            loop_idle.wait(30)
             handles.append(loop.call_soon_threadsafe(result.set_result, "woken"))
 
-        start = time.monotonic()
         thread = threading.Thread(target=from_thread)
         thread.start()
+        loop.call_soon(loop_idle.set)  # the last callback before the loop parks
         try:
-            value = await asyncio.wait_for(result, 5)
+            # Nothing else is scheduled: only the thread's call can end this wait in time.
+            value = await asyncio.wait_for(result, 30)
         finally:
             thread.join()
         assert isinstance(handles[0], asyncio.Handle)
-        return value, time.monotonic() - start
+        return value
 
-    value, elapsed = run_aio(main)
-    assert value == "woken"
-    assert elapsed < 2
+    assert run_aio(main) == "woken"
 
 
 def test_call_soon_threadsafe_from_a_signal_handler(run_aio: Callable[..., Any]) -> None:
@@ -211,10 +230,12 @@ def test_call_soon_threadsafe_from_a_signal_handler(run_aio: Callable[..., Any])
             loop.call_soon_threadsafe(got.set_result, signum)
 
         previous = signal.signal(signal.SIGUSR1, handler)
+        thread = threading.Thread(target=os.kill, args=(os.getpid(), signal.SIGUSR1))
         try:
-            threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGUSR1)).start()
-            return await asyncio.wait_for(got, 5)
+            thread.start()
+            return await asyncio.wait_for(got, 30)
         finally:
+            thread.join()
             signal.signal(signal.SIGUSR1, previous)
 
     assert run_aio(main) == signal.SIGUSR1
@@ -224,50 +245,63 @@ def test_call_soon_from_a_trio_task_wakes_the_parked_loop() -> None:
     async def main() -> list[str]:
         async with aiotrio.open_loop() as loop:
             seen: list[str] = []
-            await trio.sleep(0.05)  # the driver is parked by now
+            done = trio.Event()
+            await trio.testing.wait_all_tasks_blocked()  # the driver is parked by now
             loop.call_soon(seen.append, "soon")
             loop.call_later(0.01, seen.append, "later")
-            with trio.fail_after(2):
-                while len(seen) < 2:
-                    await trio.sleep(0.001)
+            loop.call_later(0.02, done.set)
+            with trio.fail_after(50):  # a clear failure before pytest-timeout's 60 s
+                await done.wait()
             return seen
 
     assert trio.run(main) == ["soon", "later"]
 
 
 def test_an_earlier_timer_added_by_trio_shortens_the_parked_wait() -> None:
+    """On a mock clock that moves only when told: the parked driver wakes for the new timer."""
+    clock = trio.testing.MockClock()
+
     async def main() -> float:
         async with aiotrio.open_loop() as loop:
             fired = trio.Event()
             loop.call_later(10, print, "far")
-            await trio.sleep(0.02)  # parked until the far timer
+            await trio.testing.wait_all_tasks_blocked()  # parked until the far timer
             start = trio.current_time()
             loop.call_later(0.05, fired.set)
-            with trio.fail_after(2):
-                await fired.wait()
+            await trio.testing.wait_all_tasks_blocked()
+            assert not fired.is_set()
+            clock.jump(0.05)
+            await trio.testing.wait_all_tasks_blocked()
+            assert fired.is_set()  # else the driver still sleeps until the far timer
             return trio.current_time() - start
 
-    assert 0.04 <= trio.run(main) < 1
+    assert trio.run(main, clock=clock) == pytest.approx(0.05)
 
 
-@pytest.mark.parametrize("api", ["wait_for", "timeout"])
-def test_cancelled_timers_are_purged(run_aio: Callable[..., Any], api: str) -> None:
-    async def main() -> int:
+@pytest.mark.parametrize("cancelled", [150, 50])
+def test_cancelled_timers_are_purged(run_aio: Callable[..., Any], cancelled: int) -> None:
+    """As asyncio does: once over half of more than 100 timers are cancelled, the next
+    iteration drops every cancelled one from the heap, not only those at its head."""
+
+    async def main() -> tuple[int, int, int]:
         loop = asyncio.get_running_loop()
         assert isinstance(loop, aiotrio.EventLoop)
-        largest = 0
-        for i in range(100_000):
-            if api == "wait_for":
-                await asyncio.wait_for(asyncio.sleep(0), 3600)
-            else:
-                async with asyncio.timeout(3600):
-                    await asyncio.sleep(0)
-            if i % 100 == 0:
-                largest = max(largest, len(loop._scheduled))
-        return largest
+        base = len(loop._scheduled)
+        # Far timers; the earliest stays live, so none is popped from the head.
+        timers = [loop.call_later(3600 + i, lambda: None) for i in range(200)]
+        for timer in timers[200 - cancelled :]:
+            timer.cancel()
+        before = len(loop._scheduled) - base
+        await asyncio.sleep(0)  # one more iteration
+        after = len(loop._scheduled) - base
+        for timer in timers:
+            timer.cancel()
+        return before, after, sum(timer in loop._scheduled for timer in timers[:50])
 
-    # asyncio purges once over half of at least 100 timers are cancelled.
-    assert run_aio(main) <= 250
+    before, after, earliest_kept = run_aio(main)
+    assert before == 200
+    assert after == (50 if cancelled == 150 else 200)
+    assert earliest_kept == 50
 
 
 def test_loop_time_is_monotonic_and_hosted_time_is_time_monotonic() -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
 import sniffio
 import trio
+import trio.testing
 
 import aiotrio
 
@@ -31,7 +33,9 @@ def test_sniffio_in_callbacks_task_steps_and_trio_tasks() -> None:
         loop = asyncio.get_running_loop()
         loop.call_soon(callback, "asyncio call_soon")
         loop.call_later(0.001, callback, "asyncio call_later")
-        await asyncio.sleep(0.01)
+        timer_ran = loop.create_future()
+        loop.call_later(0.002, timer_ran.set_result, None)  # a later deadline: after it
+        await timer_ran
         seen["asyncio after await"] = sniffio.current_async_library()
         await aiotrio.run_trio(trio_task, "trio task started from asyncio")
         seen["asyncio after run_trio"] = sniffio.current_async_library()
@@ -122,7 +126,8 @@ def test_asyncgens_are_finalised_by_the_loop_that_first_iterated_them() -> None:
         assert await gen.__anext__() == 1
         del gen
         gc.collect()
-        await asyncio.sleep(0.01)  # the loop's finaliser runs aclose() as a task
+        for _ in range(3):  # the loop's finaliser schedules aclose() as a task, which runs
+            await asyncio.sleep(0)
 
     async def main() -> None:
         await aiotrio.run_asyncio(aio_side)
@@ -132,7 +137,7 @@ def test_asyncgens_are_finalised_by_the_loop_that_first_iterated_them() -> None:
         with pytest.warns(ResourceWarning, match="garbage collected before"):
             del gen
             gc.collect()
-        await trio.sleep(0.01)
+        await trio.testing.wait_all_tasks_blocked()
 
     aiotrio.run(main)
     assert events == [("asyncio-owned", "asyncio"), ("trio-owned", "trio")]
@@ -164,7 +169,6 @@ def test_unfinished_asyncgens_are_shut_down_when_the_block_ends() -> None:
 
 
 def test_asyncgen_hooks_are_restored_after_each_batch() -> None:
-    import sys
 
     async def main() -> None:
         trio_hooks = sys.get_asyncgen_hooks()
@@ -177,6 +181,5 @@ def test_asyncgen_hooks_are_restored_after_each_batch() -> None:
 
 
 async def _hooks() -> Any:
-    import sys
 
     return sys.get_asyncgen_hooks()

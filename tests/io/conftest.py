@@ -11,7 +11,11 @@ import tempfile
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import trio
+import trio.testing
 import trustme
+
+import aiotrio
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
@@ -60,6 +64,21 @@ def run_stock(async_fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
 
 
 IS_LINUX = sys.platform.startswith("linux")
+
+
+async def settle() -> None:
+    """From asyncio code on aiotrio: return once the loop and every Trio task are idle.
+
+    Whatever was ready (fd events, callbacks, Trio watchers) has run by then: a
+    deterministic "nothing more happens" instead of sleeping for a while. Something that
+    keeps the loop busy forever fails here after 30 s instead of hanging.
+    """
+    await aiotrio.run_trio(_all_tasks_blocked)
+
+
+async def _all_tasks_blocked() -> None:
+    with trio.fail_after(30):
+        await trio.testing.wait_all_tasks_blocked()
 
 
 async def _answer_lines(

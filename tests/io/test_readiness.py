@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import selectors
 import socket
 import tempfile
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ import trio.socket
 import aiotrio
 
 from ..conftest import READINESS, run_in_mode
-from .conftest import run_stock
+from .conftest import run_stock, settle
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -47,7 +48,7 @@ def test_reader_is_level_triggered(run_aio: Callable[..., Any]) -> None:
             loop.add_reader(a, on_readable)
             await asyncio.wait_for(done, 20)
             # Nothing is readable now: the reader must not run again.
-            await asyncio.sleep(0.05)
+            await settle()
             calls_when_drained = len(chunks)
             b.send(b"!")
             while len(chunks) == calls_when_drained:
@@ -78,7 +79,7 @@ def test_unread_data_keeps_calling_the_reader(run_aio: Callable[..., Any]) -> No
             b.send(b"never read")
             loop.add_reader(a.fileno(), on_readable)
             await asyncio.wait_for(done, 20)
-            await asyncio.sleep(0.02)
+            await settle()
             return calls
 
     assert run_aio(main) == 5
@@ -103,7 +104,7 @@ def test_writer_runs_while_writable_and_remove_reports_registration(
             await asyncio.wait_for(done, 20)
             removed = [loop.remove_writer(a), loop.remove_writer(a)]
             count = len(calls)
-            await asyncio.sleep(0.02)
+            await settle()
             return [*removed, len(calls) - count, loop.remove_reader(a)]
 
     assert run_aio(main) == [True, False, 0, False]
@@ -123,7 +124,7 @@ def test_writer_waits_for_a_full_socket_to_drain(run_aio: Callable[..., Any]) ->
                 pass
             writable = asyncio.Event()
             loop.add_writer(a, writable.set)
-            await asyncio.sleep(0.05)
+            await settle()
             early = writable.is_set()
             while True:  # drain the peer; the socket becomes writable again
                 try:
@@ -154,7 +155,7 @@ def test_re_adding_a_reader_replaces_its_callback(run_aio: Callable[..., Any]) -
             loop.add_reader(a, on_readable, "second")
             b.send(b"x")
             await asyncio.wait_for(done, 20)
-            await asyncio.sleep(0.02)
+            await settle()
             return seen
 
     assert run_aio(main) == ["second"]
@@ -176,7 +177,7 @@ def test_reader_and_writer_on_one_fd_are_independent(run_aio: Callable[..., Any]
 
             loop.add_writer(a, on_writable)
             loop.add_reader(a, lambda: received.done() or received.set_result(a.recv(10)))
-            await asyncio.sleep(0.05)
+            await settle()
             b.send(b"data")
             data = await asyncio.wait_for(received, 20)
             loop.remove_reader(a)
@@ -441,7 +442,7 @@ def test_closing_fds_inside_their_callbacks(run_aio: Callable[..., Any]) -> None
             a.setblocking(False)
             loop.add_reader(a, on_readable, i)
             b.send(b"x")
-        await asyncio.sleep(0.05)
+        await settle()
         for _, b in pairs:
             b.close()
         return sorted(closed)
@@ -596,3 +597,49 @@ def test_a_short_run_sees_io_that_is_already_ready() -> None:
         a.close()
         b.close()
         loop.close()
+
+
+def _outcome(call: Callable[[], object]) -> str:
+    try:
+        result = call()
+    except Exception as exc:  # the type is what is compared
+        return type(exc).__name__
+    return "ok" if not isinstance(result, selectors.SelectorKey) else f"key {result.events}"
+
+
+def test_trio_selector_keeps_the_selectors_contract() -> None:
+    """The trio backend's selector raises what ``selectors`` raises, case by case."""
+    from aiotrio._trio_readiness import TrioWaitSelector  # noqa: PLC0415 (the unit itself)
+
+    a, b = socket.socketpair()
+    closed = socket.socket()
+    closed.close()
+    results: dict[str, list[str]] = {}
+    try:
+        for name, make in (("stock", selectors.DefaultSelector), ("trio", TrioWaitSelector)):
+            selector = make()
+            try:
+                results[name] = [
+                    _outcome(lambda s=selector: s.register(a, 0)),
+                    _outcome(lambda s=selector: s.register(a, 8)),
+                    _outcome(lambda s=selector: s.register(object(), selectors.EVENT_READ)),
+                    _outcome(lambda s=selector: s.register(-1, selectors.EVENT_READ)),
+                    _outcome(lambda s=selector: s.register(a, selectors.EVENT_READ)),
+                    _outcome(lambda s=selector: s.register(a.fileno(), selectors.EVENT_READ)),
+                    _outcome(lambda s=selector: s.modify(b, selectors.EVENT_READ)),
+                    _outcome(lambda s=selector: s.modify(a, selectors.EVENT_WRITE)),
+                    _outcome(lambda s=selector: s.modify(a, selectors.EVENT_WRITE)),
+                    _outcome(lambda s=selector: s.unregister(b)),
+                    str(len(selector.get_map())),
+                    str(a in selector.get_map() and a.fileno() in selector.get_map()),
+                    _outcome(lambda s=selector: s.get_map()[b]),
+                    str(list(selector.get_map()) == [a.fileno()]),
+                    _outcome(lambda s=selector: s.unregister(a)),
+                    _outcome(lambda s=selector: s.unregister(closed)),
+                ]
+            finally:
+                selector.close()
+    finally:
+        a.close()
+        b.close()
+    assert results["trio"] == results["stock"], results

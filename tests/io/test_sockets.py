@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .conftest import LOCALHOST
+from .conftest import LOCALHOST, settle
 
 if TYPE_CHECKING:
     import ssl
@@ -86,7 +86,7 @@ def test_sock_recv_waits_for_data(run_aio: Callable[..., Any]) -> None:
         b.setblocking(False)
         with a, b:
             pending = asyncio.ensure_future(loop.sock_recv(a, 100))
-            await asyncio.sleep(0.05)
+            await settle()
             waited = not pending.done()
             await loop.sock_sendall(b, b"late")
             return waited, await asyncio.wait_for(pending, 20)
@@ -104,7 +104,7 @@ def test_cancelled_sock_recv_leaves_the_socket_usable(run_aio: Callable[..., Any
                 await asyncio.wait_for(loop.sock_recv(a, 100), 0.02)
             # The reader the cancelled call registered is gone: a new call may wait.
             again = asyncio.ensure_future(loop.sock_recv(a, 100))
-            await asyncio.sleep(0.01)
+            await settle()
             b.send(b"second")
             return await asyncio.wait_for(again, 20)
 
@@ -118,7 +118,7 @@ def test_sock_recv_into(run_aio: Callable[..., Any]) -> None:
         with client, conn:
             buffer = bytearray(8)
             pending = asyncio.ensure_future(loop.sock_recv_into(conn, buffer))
-            await asyncio.sleep(0.01)
+            await settle()
             await loop.sock_sendall(client, b"0123456789")
             first = await asyncio.wait_for(pending, 20)
             view = memoryview(bytearray(8))
@@ -133,7 +133,7 @@ def test_sock_sendto_recvfrom_and_recvfrom_into(run_aio: Callable[..., Any]) -> 
         loop = asyncio.get_running_loop()
         with _udp() as a, _udp() as b:
             pending = asyncio.ensure_future(loop.sock_recvfrom(b, 100))
-            await asyncio.sleep(0.01)
+            await settle()
             assert not pending.done()
             sent = await loop.sock_sendto(a, b"datagram", b.getsockname())
             data, sender = await asyncio.wait_for(pending, 20)

@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import sys
+import time
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -273,3 +274,143 @@ def test_asyncio_and_trio_children_side_by_side(monkeypatch: pytest.MonkeyPatch)
         return aio_codes, sorted(trio_codes)
 
     assert trio.run(main) == ([1, 2, 3, 4, 5], [11, 12, 13, 14, 15])
+
+
+# -- how exits are noticed: a pidfd in the loop, or a thread per child ---------------------
+
+
+@pytest.fixture(params=["pidfd", "thread", "thread-without-waitid"])
+def exit_watch(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each way the loop can learn that a child exited, forced by hiding what it needs.
+
+    ``thread``: no ``os.pidfd_open`` (older kernels, other Unixes): a thread waits for each
+    child and the loop reaps it. ``thread-without-waitid``: neither (macOS): the thread reaps.
+    """
+    way: str = request.param
+    if way != "pidfd":
+        monkeypatch.delattr(os, "pidfd_open", raising=False)
+    if way == "thread-without-waitid":
+        monkeypatch.delattr(os, "waitid", raising=False)
+    return way
+
+
+def test_exit_codes_and_signals_whatever_the_exit_watch(
+    run_aio: Callable[..., Any], exit_watch: str
+) -> None:
+    async def main() -> tuple[bytes, int, int, int]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", "print('out'); raise SystemExit(4)", stdout=PIPE
+        )
+        out, _ = await proc.communicate()
+        assert proc.returncode is not None
+        sleeper = await asyncio.create_subprocess_exec("sleep", "30")
+        sleeper.terminate()
+        killed = await asyncio.create_subprocess_exec("sleep", "30")
+        killed.kill()
+        return out, proc.returncode, await sleeper.wait(), await killed.wait()
+
+    assert run_aio(main) == (b"out\n", 4, -signal.SIGTERM, -signal.SIGKILL)
+
+
+_waitid = os.waitid  # the exit_watch fixture may hide os.waitid from aiotrio
+
+
+async def _child_exited_unreaped() -> asyncio.subprocess.Process:
+    """A child that has exited, and a loop that cannot have noticed it yet.
+
+    The child exits when its pipe's write end closes; waiting for that without reaping
+    blocks the loop, so the exit is known here before the loop hears of it.
+    """
+    read_end, write_end = os.pipe()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            f"import os; os.read({read_end}, 1); raise SystemExit(3)",
+            pass_fds=(read_end,),
+        )
+    finally:
+        os.close(read_end)
+    os.close(write_end)
+    _waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+    return proc
+
+
+# Without waitid the waiting thread reaps the child itself, at once: nothing is left to race.
+@pytest.mark.parametrize("exit_watch", ["pidfd", "thread"], indirect=True)
+def test_kill_after_the_exit_keeps_the_exit_status(
+    run_aio: Callable[..., Any], exit_watch: str
+) -> None:
+    """A kill() between the child's exit and the loop noticing it: wait() gives the real code.
+
+    ``Popen.send_signal`` polls first and so reaps the child itself (3.11/3.12 then lost
+    the status and reported 255).
+    """
+
+    async def main() -> int:
+        proc = await _child_exited_unreaped()
+        proc.kill()
+        return await asyncio.wait_for(proc.wait(), 30)
+
+    assert run_aio(main) == 3
+
+
+@pytest.mark.parametrize("exit_watch", ["pidfd", "thread"], indirect=True)
+def test_a_child_reaped_by_someone_else_reports_255(
+    run_aio: Callable[..., Any], exit_watch: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As asyncio does: the status is gone, so wait() gives 255 and a warning is logged."""
+
+    async def main() -> int:
+        proc = await _child_exited_unreaped()
+        os.waitpid(proc.pid, 0)  # takes the status away from the loop
+        return await asyncio.wait_for(proc.wait(), 30)
+
+    with caplog.at_level("WARNING", logger="asyncio"):
+        assert run_aio(main) == 255
+    assert "exit status already read" in caplog.text
+
+
+def _wait_until_reaped(pid: int) -> None:
+    """Wait (30 s at most) until `pid` is gone from the process table: reaped, not a zombie.
+
+    Polls: the reaper is a thread of the closed loop, with nothing to wait on from here.
+    """
+    deadline = time.monotonic() + 30
+    while os.path.exists(f"/proc/{pid}"):
+        if time.monotonic() > deadline:
+            with open(f"/proc/{pid}/stat") as stat:
+                pytest.fail(f"child {pid} still in the process table: {stat.read()}")
+        time.sleep(0.005)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_child_still_running_at_close_is_reaped_when_it_exits(
+    run_aio: Callable[..., Any], exit_watch: str
+) -> None:
+    """The loop closes first, the child exits later: no zombie is left (asyncio 3.14 reaps it)."""
+    read_end, write_end = os.pipe()
+
+    async def main() -> asyncio.SubprocessTransport:
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.subprocess_exec(
+            asyncio.SubprocessProtocol,
+            sys.executable,
+            "-c",
+            f"import os; os.read({read_end}, 1)",  # exits once we close the write end
+            stdin=None,
+            stdout=None,
+            stderr=None,
+            pass_fds=(read_end,),
+        )
+        return transport
+
+    try:
+        transport = run_aio(main)
+        os.close(read_end)
+        pid = transport.get_pid()
+        assert os.path.exists(f"/proc/{pid}")  # still running: the loop is closed already
+    finally:
+        os.close(write_end)
+    _wait_until_reaped(pid)
+    transport.close()  # no kill: the child is gone

@@ -120,7 +120,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for loop in LOOPS:
-        counts = {o: n for (l, o), n in _outcomes.items() if l == loop}
+        counts = {o: n for (each, o), n in _outcomes.items() if each == loop}
         if counts:
             figures = ", ".join(f"{n} {o}" for o, n in sorted(counts.items()))
             terminalreporter.write_line(f"uvicorn-suite {loop}: {figures}")
