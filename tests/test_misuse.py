@@ -45,9 +45,11 @@ def test_open_loop_outside_trio_says_where_it_belongs() -> None:
         async with aiotrio.open_loop():
             pass
 
-    with asyncio.Runner(loop_factory=asyncio.SelectorEventLoop) as runner:
-        with pytest.raises(RuntimeError, match=r"open_loop\(\) is Trio-flavored.*run_trio"):
-            runner.run(from_asyncio())
+    with (
+        asyncio.Runner(loop_factory=asyncio.SelectorEventLoop) as runner,
+        pytest.raises(RuntimeError, match=r"open_loop\(\) is Trio-flavored.*run_trio"),
+    ):
+        runner.run(from_asyncio())
 
 
 def test_open_loop_in_an_aiotrio_asyncio_task_leaves_the_loop_working() -> None:
@@ -63,9 +65,11 @@ def test_open_loop_in_an_aiotrio_asyncio_task_leaves_the_loop_working() -> None:
 
 
 def test_run_trio_on_a_stock_loop_names_aiotrio_loops() -> None:
-    with asyncio.Runner(loop_factory=asyncio.SelectorEventLoop) as runner:
-        with pytest.raises(RuntimeError, match="needs an aiotrio event loop"):
-            runner.run(aiotrio.run_trio(_trio_fn))
+    with (
+        asyncio.Runner(loop_factory=asyncio.SelectorEventLoop) as runner,
+        pytest.raises(RuntimeError, match="needs an aiotrio event loop"),
+    ):
+        runner.run(aiotrio.run_trio(_trio_fn))
 
 
 def test_run_trio_given_a_coroutine_or_an_asyncio_function() -> None:

@@ -117,9 +117,7 @@ def _ctrl_c_twice(argv: list[str]) -> ChildResult:
     # If the first Ctrl-C lands in the task's own code before it awaits, the
     # KeyboardInterrupt is raised there and the program ends without the
     # cleanup (CLEANING never printed): also a correct end.
-    return run_child(
-        argv, timeout=15, env=_ENV, interrupts=[("READY", 0.0), ("CLEANING", 0.05)]
-    )
+    return run_child(argv, timeout=15, env=_ENV, interrupts=[("READY", 0.0), ("CLEANING", 0.05)])
 
 
 @pytest.mark.parametrize("mode", ["stock", "factory", "run"])
@@ -393,7 +391,3 @@ def test_trio_call_cancelled_before_it_starts_ends_cancelled(run_aio: Any) -> No
             await task
 
     run_aio(main)
-
-
-if sys.version_info < (3, 11):  # pragma: no cover
-    raise RuntimeError("aiotrio needs Python 3.11+")

@@ -43,7 +43,10 @@ class ChildResult:
 
     def describe(self) -> str:
         state = "HUNG (killed)" if self.hung else f"exit {self.returncode}"
-        return f"{state} after {self.seconds:.1f}s\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+        return (
+            f"{state} after {self.seconds:.1f}s\n"
+            f"--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+        )
 
 
 def ensure_sigint_inherited() -> None:

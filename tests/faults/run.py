@@ -34,7 +34,16 @@ MODES = ["open_loop", "loop_factory", "cli", "stock"]
 BACKENDS = ["selector", "trio"]
 
 SIGINT_LOADS = ["io", "bridges", "busy"]
-RAISE_PLACES = ["callback", "timer", "task", "reader", "writer", "signal", "run_trio", "run_asyncio"]
+RAISE_PLACES = [
+    "callback",
+    "timer",
+    "task",
+    "reader",
+    "writer",
+    "signal",
+    "run_trio",
+    "run_asyncio",
+]
 BRIDGES = [
     "run_asyncio",
     "aio_as_trio_fn",
@@ -68,7 +77,7 @@ class Cell:
     backend: str
     runs: int
     timeout: float
-    python: str = field(default_factory=lambda: "%d.%d" % sys.version_info[:2])
+    python: str = field(default_factory=lambda: "{}.{}".format(*sys.version_info[:2]))
     ok: int = 0
     failed: int = 0
     hung: int = 0
@@ -111,7 +120,9 @@ def build_cells(form: str, runs_override: int | None, only: str | None) -> list[
     add(f"churn:{4000 if long else 800}", 1, 120)
     add("misuse", 1, 40, ["open_loop", "loop_factory", "cli"])
     if only:
-        cells = [c for c in cells if any(word in f"{c.scenario} {c.label}" for word in only.split(","))]
+        cells = [
+            c for c in cells if any(word in f"{c.scenario} {c.label}" for word in only.split(","))
+        ]
     return cells
 
 
@@ -192,9 +203,12 @@ def render(cells: list[Cell]) -> str:
 
 def known_defect(cell: Cell) -> str | None:
     for (prefix, mode), reason in KNOWN_DEFECTS.items():
-        if cell.scenario.startswith(prefix) and cell.mode != "stock":
-            if not mode or cell.mode == mode:
-                return reason
+        if (
+            cell.scenario.startswith(prefix)
+            and cell.mode != "stock"
+            and (not mode or cell.mode == mode)
+        ):
+            return reason
     return None
 
 
@@ -220,10 +234,13 @@ def main(argv: list[str] | None = None) -> int:
     ensure_sigint_inherited()
     seed = options.seed if options.seed is not None else int(time.time()) % 100000
     cells = build_cells(options.form, options.runs, options.only)
-    python = "%d.%d" % sys.version_info[:2]
+    python = "{}.{}".format(*sys.version_info[:2])
     total = sum(c.runs for c in cells)
-    print(f"fault matrix: Python {python}, form {options.form}, seed {seed}, "
-          f"{len(cells)} cells, {total} runs, {options.jobs} at a time", flush=True)
+    print(
+        f"fault matrix: Python {python}, form {options.form}, seed {seed}, "
+        f"{len(cells)} cells, {total} runs, {options.jobs} at a time",
+        flush=True,
+    )
     started = time.monotonic()
     jobs = []
     index = 0
@@ -247,10 +264,18 @@ def main(argv: list[str] | None = None) -> int:
             if cell.backend != "-":
                 repro = f"AIOTRIO_READINESS={cell.backend} {repro}"
             cell.failures.append(
-                {"seed": run_seed, "problem": problem, "repro": repro, "stderr": result.stderr[-1500:]}
+                {
+                    "seed": run_seed,
+                    "problem": problem,
+                    "repro": repro,
+                    "stderr": result.stderr[-1500:],
+                }
             )
-            print(f"  {'HANG' if result.hung else 'FAIL'} {cell.scenario} {cell.label} "
-                  f"seed {run_seed}: {problem[:300]}\n    repro: {repro}", flush=True)
+            print(
+                f"  {'HANG' if result.hung else 'FAIL'} {cell.scenario} {cell.label} "
+                f"seed {run_seed}: {problem[:300]}\n    repro: {repro}",
+                flush=True,
+            )
     elapsed = time.monotonic() - started
     print()
     print(render(cells))
@@ -262,17 +287,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{known} of the failures/hangs are in cells with a known defect:")
         for reason in sorted({known_defect(c) for c in ours if c.failed + c.hung} - {None}):
             print(f"  - {reason}")
-    print(f"Python {python}: {sum(c.runs for c in ours)} aiotrio runs, "
-          f"{sum(c.failed for c in ours)} failed, {sum(c.hung for c in ours)} hung; "
-          f"stock asyncio: {sum(c.runs for c in cells if c.mode == 'stock')} runs, "
-          f"{sum(c.failed for c in cells if c.mode == 'stock')} failed, "
-          f"{sum(c.hung for c in cells if c.mode == 'stock')} hung; "
-          f"{elapsed:.0f} s (seed {seed})")
+    print(
+        f"Python {python}: {sum(c.runs for c in ours)} aiotrio runs, "
+        f"{sum(c.failed for c in ours)} failed, {sum(c.hung for c in ours)} hung; "
+        f"stock asyncio: {sum(c.runs for c in cells if c.mode == 'stock')} runs, "
+        f"{sum(c.failed for c in cells if c.mode == 'stock')} failed, "
+        f"{sum(c.hung for c in cells if c.mode == 'stock')} hung; "
+        f"{elapsed:.0f} s (seed {seed})"
+    )
     if options.json:
         Path(options.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(options.json).write_text(json.dumps(
-            {"python": python, "form": options.form, "seed": seed, "seconds": elapsed,
-             "cells": [asdict(c) for c in cells]}, indent=1))
+        Path(options.json).write_text(
+            json.dumps(
+                {
+                    "python": python,
+                    "form": options.form,
+                    "seed": seed,
+                    "seconds": elapsed,
+                    "cells": [asdict(c) for c in cells],
+                },
+                indent=1,
+            )
+        )
     return 1 if bad else 0
 
 

@@ -31,6 +31,7 @@ import signal
 import socket
 import sys
 import threading
+import traceback
 import warnings
 import weakref
 from typing import Any
@@ -79,8 +80,6 @@ sys.unraisablehook = lambda info: unraisable.append(f"{info.exc_type.__name__}: 
 
 def _dump_state(signum: int, frame: Any) -> None:
     """SIGUSR2: print every Trio task's await chain and the asyncio tasks (debugging a hang)."""
-    import traceback
-
     traceback.print_stack(frame, file=sys.stderr)
     if MODE == "stock":
         return
@@ -110,8 +109,11 @@ def _dump_state(signum: int, frame: Any) -> None:
                 if code_frame is not None:
                     where.append(f"{code_frame.f_code.co_name}:{code_frame.f_lineno}")
                 coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
-            print(f"  asyncio {task.get_name()} cancelling={task.cancelling()}", " > ".join(where),
-                  file=sys.stderr)
+            print(
+                f"  asyncio {task.get_name()} cancelling={task.cancelling()}",
+                " > ".join(where),
+                file=sys.stderr,
+            )
 
 
 _LOOPS: list[Any] = []
@@ -248,7 +250,7 @@ def raise_in(where: str, exc_name: str) -> None:
                 await asyncio.sleep(0)
                 boom()
 
-            asyncio.ensure_future(task())
+            asyncio.ensure_future(task())  # noqa: RUF006 (it must fail; the loop reports it)
         elif where in ("reader", "writer"):
             a, b = socket.socketpair()
             a.setblocking(False)
@@ -477,7 +479,9 @@ def leftovers(
     if len(pending) > 1:  # the scenario's own task
         problems.append(f"{label}: asyncio tasks left: {pending[:3]}")
     if len(list(loop._trio.bridges.trio_calls())) != calls:
-        problems.append(f"{label}: Trio calls left: {len(list(loop._trio.bridges.trio_calls())) - calls}")
+        problems.append(
+            f"{label}: Trio calls left: {len(list(loop._trio.bridges.trio_calls())) - calls}"
+        )
     tasks = trio_task_count()
     if tasks != baseline_tasks:
         problems.append(f"{label}: Trio tasks {baseline_tasks} -> {tasks}")
@@ -743,7 +747,12 @@ def churn(connections: int) -> None:
         problems.append(f"fds grew {fds1} -> {fds_end}")
     if rss_end - rss1 > 4 * 1024:
         problems.append(f"RSS grew {rss_end - rss1} KiB")
-    report(problems, connections=connections, fds=[s[0] for s in samples], rss_kib=[s[1] for s in samples])
+    report(
+        problems,
+        connections=connections,
+        fds=[s[0] for s in samples],
+        rss_kib=[s[1] for s in samples],
+    )
 
 
 # -- misuse of public functions ---------------------------------------------------------------
@@ -779,7 +788,9 @@ def _loop_misuses(loop: asyncio.AbstractEventLoop) -> dict[str, str]:
         "remove_writer(-1)": lambda: loop.remove_writer(-1),
         "add_signal_handler(0)": lambda: loop.add_signal_handler(0, noop),
         "add_signal_handler(SIGKILL)": lambda: loop.add_signal_handler(signal.SIGKILL, noop),
-        "add_signal_handler(coroutine fn)": lambda: loop.add_signal_handler(signal.SIGUSR2, coro_fn),
+        "add_signal_handler(coroutine fn)": lambda: loop.add_signal_handler(
+            signal.SIGUSR2, coro_fn
+        ),
         "create_task(int)": lambda: loop.create_task(1),  # type: ignore[arg-type]
         "run_until_complete(while running)": lambda: _closing(loop.run_until_complete),
         "run_forever(while running)": lambda: loop.run_forever(),
@@ -798,7 +809,7 @@ def _loop_misuses(loop: asyncio.AbstractEventLoop) -> dict[str, str]:
                 if isinstance(outcome, asyncio.Handle):
                     outcome.cancel()  # stock accepts some bad timers and breaks later
                 raised[name] = "-"
-            except BaseException as exc:  # noqa: BLE001 (we record every type)
+            except BaseException as exc:
                 raised[name] = type(exc).__name__
     finally:
         for sock in (a, b, blocking):
@@ -852,7 +863,7 @@ def _expect(problems: list[str], label: str, exc_type: type, words: str, fn: Any
     except exc_type as exc:
         if words.lower() not in str(exc).lower():
             problems.append(f"{label}: {exc_type.__name__} without {words!r}: {exc}")
-    except BaseException as exc:  # noqa: BLE001
+    except BaseException as exc:
         problems.append(f"{label}: expected {exc_type.__name__}, got {type(exc).__name__}: {exc}")
     else:
         problems.append(f"{label}: no error")
@@ -888,8 +899,9 @@ def _aiotrio_misuses() -> list[str]:
         async with aiotrio.open_loop():
             pass
 
-    _expect(problems, "open_loop() in asyncio", RuntimeError, "Trio",
-            on_stock(open_loop_from_asyncio))
+    _expect(
+        problems, "open_loop() in asyncio", RuntimeError, "Trio", on_stock(open_loop_from_asyncio)
+    )
 
     def from_asyncio(call: Any) -> Any:
         async def main() -> Any:
@@ -901,19 +913,49 @@ def _aiotrio_misuses() -> list[str]:
 
         return run
 
-    _expect(problems, "run_asyncio from asyncio", RuntimeError, "from asyncio code",
-            from_asyncio(lambda: aiotrio.run_asyncio(aio_fn)))
-    _expect(problems, "aio_as_trio()() from asyncio", RuntimeError, "from asyncio code",
-            from_asyncio(lambda: aiotrio.aio_as_trio(aio_fn)()))
-    _expect(problems, "run_trio(coroutine)", TypeError, "coroutine",
-            from_asyncio(lambda: aiotrio.run_trio(_close_later(trio_fn()))))
-    _expect(problems, "run_trio on a stock loop", RuntimeError, "aiotrio event loop",
-            on_stock(lambda: aiotrio.run_trio(trio_fn)))
-    _expect(problems, "trio_as_aio on a stock loop", RuntimeError, "aiotrio event loop",
-            on_stock(lambda: aiotrio.trio_as_aio(trio_fn)()))
+    _expect(
+        problems,
+        "run_asyncio from asyncio",
+        RuntimeError,
+        "from asyncio code",
+        from_asyncio(lambda: aiotrio.run_asyncio(aio_fn)),
+    )
+    _expect(
+        problems,
+        "aio_as_trio()() from asyncio",
+        RuntimeError,
+        "from asyncio code",
+        from_asyncio(lambda: aiotrio.aio_as_trio(aio_fn)()),
+    )
+    _expect(
+        problems,
+        "run_trio(coroutine)",
+        TypeError,
+        "coroutine",
+        from_asyncio(lambda: aiotrio.run_trio(_close_later(trio_fn()))),
+    )
+    _expect(
+        problems,
+        "run_trio on a stock loop",
+        RuntimeError,
+        "aiotrio event loop",
+        on_stock(lambda: aiotrio.run_trio(trio_fn)),
+    )
+    _expect(
+        problems,
+        "trio_as_aio on a stock loop",
+        RuntimeError,
+        "aiotrio event loop",
+        on_stock(lambda: aiotrio.trio_as_aio(trio_fn)()),
+    )
     _expect(problems, "current_loop() outside", RuntimeError, "open_loop", aiotrio.current_loop)
-    _expect(problems, "new_event_loop(readiness=bogus)", ValueError, "readiness",
-            lambda: aiotrio.new_event_loop(readiness="bogus"))
+    _expect(
+        problems,
+        "new_event_loop(readiness=bogus)",
+        ValueError,
+        "readiness",
+        lambda: aiotrio.new_event_loop(readiness="bogus"),
+    )
 
     async def trio_side() -> None:
         with trio.fail_after(10):
@@ -940,7 +982,7 @@ def _aiotrio_misuses() -> list[str]:
 
     try:
         aiotrio.run(trio_side)
-    except BaseException as exc:  # noqa: BLE001
+    except BaseException as exc:
         problems.append(f"Trio-side misuse broke the run: {type(exc).__name__}: {exc}")
     return problems
 

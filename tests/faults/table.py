@@ -49,7 +49,10 @@ def main(paths: list[str]) -> int:
     print(f"Fault matrix ({'/'.join(sorted(forms))} form; seeds {seeds})\n")
     print(summary(runs))
     for run in runs:
-        cells = [Cell(**{k: v for k, v in c.items() if k in Cell.__dataclass_fields__}) for c in run["cells"]]
+        cells = [
+            Cell(**{k: v for k, v in c.items() if k in Cell.__dataclass_fields__})
+            for c in run["cells"]
+        ]
         print(f"\nPython {run['python']} ({run['seconds']:.0f} s):\n")
         print(render(cells))
     return 0
