@@ -120,8 +120,13 @@ class TrioCallFuture(asyncio.Future[T]):
     """The asyncio side of a Trio task started by ``run_trio``.
 
     ``cancel()`` cancels the Trio task and returns True, but the future stays
-    pending until the Trio task has exited; it then ends cancelled if the task
-    ended because of that request, or with the task's outcome otherwise.
+    pending until the Trio task has exited. It then ends cancelled, unless the
+    task raised an exception other than ``trio.Cancelled`` (which the future
+    then carries). A value the task returns after the request is dropped, as
+    asyncio drops the result of an awaited task that finished just as its
+    awaiter was cancelled: Trio cancels only at checkpoints, and a task that
+    meets none before returning would otherwise swallow the cancellation (a
+    ``while True: await run_trio(...)`` loop could then never be cancelled).
     """
 
     def __init__(self, loop: EventLoop) -> None:
@@ -275,7 +280,8 @@ class Bridges:
                     raise cancelled from None
                 return
             # `value` is bound unless the scope caught a cancel.
-            future.settle(None if future.scope.cancelled_caught else outcome.Value(value))  # pyright: ignore[reportPossiblyUnboundVariable, reportArgumentType]
+            cancelled = future.scope.cancelled_caught or future.cancel_requested
+            future.settle(None if cancelled else outcome.Value(value))  # pyright: ignore[reportPossiblyUnboundVariable, reportArgumentType]
         finally:
             self._call_finished(future)
 
