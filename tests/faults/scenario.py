@@ -88,6 +88,8 @@ def _dump_state(signum: int, frame: Any) -> None:
     except RuntimeError:
         print("(not in Trio)", file=sys.stderr)
         return
+    runner = getattr(getattr(trio._core._run, "GLOBAL_RUN_CONTEXT", None), "runner", None)
+    print("Trio ki_pending:", getattr(runner, "ki_pending", "?"), file=sys.stderr)
     stack = [(root, 0)]
     while stack:
         task, depth = stack.pop()
