@@ -7,7 +7,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 version=$1
-extras=${2:-test,plugin-test,integration,web,conformance,ipython,dev}
+extras=${2:-test,plugin-test,integration,web,conformance,ipython,guest,dev}
 name=${3:-py$version}
 python=$("$here/tools/pythons.sh" "$version" | cut -d' ' -f2)
 venv="$here/.venvs/$name"

@@ -16,6 +16,7 @@ from ._adapters import (
 )
 from ._bridge import run_asyncio, run_trio
 from ._current import current_loop
+from ._guest import stop_guest
 from ._loop import EventLoop
 from ._open_loop import new_event_loop, open_loop, run
 from ._task_tree import (
@@ -50,6 +51,7 @@ __all__ = [
     "run",
     "run_asyncio",
     "run_trio",
+    "stop_guest",
     "task_tree",
     "trio_as_aio",
     "trio_as_asyncio",

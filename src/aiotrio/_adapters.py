@@ -29,10 +29,11 @@ from ._bridge import (
     start_trio_call,
     wait_asyncio_future,
 )
-from ._current import current_loop, running_aiotrio_loop
+from ._current import loop_for_trio_code, running_loop_for
 from ._misuse import refuse_asyncio_caller, refuse_trio_function
 
 if TYPE_CHECKING:
+    from asyncio import AbstractEventLoop
     from collections.abc import (
         AsyncIterable,
         AsyncIterator,
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from ._bridges import TrioCallFuture
-    from ._loop import EventLoop
     from ._typing import AsyncContextManagerIterable, AwaitableAsyncContextManager
 
 P = ParamSpec("P")
@@ -70,7 +70,7 @@ def _is_only(raised: BaseException, error: BaseException | None) -> bool:
 class AsyncioAsTrio:
     """Trio-flavored view of asyncio-flavored `wrapped` (see `aio_as_trio`)."""
 
-    def __init__(self, wrapped: Any, loop: EventLoop | None = None) -> None:
+    def __init__(self, wrapped: Any, loop: AbstractEventLoop | None = None) -> None:
         if callable(wrapped):  # a decorator keeps the name, doc and __wrapped__
             functools.update_wrapper(self, wrapped)  # first: our attributes win
         self.wrapped: Any = wrapped
@@ -78,8 +78,8 @@ class AsyncioAsTrio:
         self._held: _HeldAsyncioContext | None = None
 
     @property
-    def loop(self) -> EventLoop:
-        return self._loop if self._loop is not None else current_loop()
+    def loop(self) -> AbstractEventLoop:
+        return self._loop if self._loop is not None else loop_for_trio_code("aiotrio.aio_as_trio()")
 
     def __get__(self, instance: object, owner: type | None = None) -> Any:
         if instance is None:
@@ -158,7 +158,7 @@ class _AsyncioIteratorAsTrio:
     closes the asyncio side explicitly (``async with aclosing(...)``).
     """
 
-    def __init__(self, loop: EventLoop, iterator: Any) -> None:
+    def __init__(self, loop: AbstractEventLoop, iterator: Any) -> None:
         self._loop = loop
         self._iterator = iterator
 
@@ -183,7 +183,7 @@ class _AsyncioIteratorAsTrio:
 class _HeldAsyncioContext:
     """An asyncio task that enters an async context manager and holds it open."""
 
-    def __init__(self, loop: EventLoop, manager: Any) -> None:
+    def __init__(self, loop: AbstractEventLoop, manager: Any) -> None:
         self._loop = loop
         self._manager = manager
         self._entered: asyncio.Future[Any] = loop.create_future()
@@ -255,27 +255,31 @@ def _retrieve_outcome(future: asyncio.Future[Any]) -> None:
 
 @overload
 def aio_as_trio(
-    wrapped: Callable[P, Awaitable[T]], *, loop: EventLoop | None = None
+    wrapped: Callable[P, Awaitable[T]], *, loop: AbstractEventLoop | None = None
 ) -> Callable[P, Coroutine[Any, Any, T]]: ...
 @overload
 def aio_as_trio(
-    wrapped: AwaitableAsyncContextManager[T, Entered, Exit], *, loop: EventLoop | None = None
+    wrapped: AwaitableAsyncContextManager[T, Entered, Exit],
+    *,
+    loop: AbstractEventLoop | None = None,
 ) -> AwaitableAsyncContextManager[T, Entered, Exit]: ...
 @overload
-def aio_as_trio(wrapped: Awaitable[T], *, loop: EventLoop | None = None) -> Awaitable[T]: ...
+def aio_as_trio(
+    wrapped: Awaitable[T], *, loop: AbstractEventLoop | None = None
+) -> Awaitable[T]: ...
 @overload
 def aio_as_trio(
-    wrapped: AsyncContextManagerIterable[Entered, Exit, T], *, loop: EventLoop | None = None
+    wrapped: AsyncContextManagerIterable[Entered, Exit, T], *, loop: AbstractEventLoop | None = None
 ) -> AsyncContextManagerIterable[Entered, Exit, T]: ...
 @overload
 def aio_as_trio(
-    wrapped: AbstractAsyncContextManager[Entered, Exit], *, loop: EventLoop | None = None
+    wrapped: AbstractAsyncContextManager[Entered, Exit], *, loop: AbstractEventLoop | None = None
 ) -> AbstractAsyncContextManager[Entered, Exit]: ...
 @overload
 def aio_as_trio(
-    wrapped: AsyncIterable[T], *, loop: EventLoop | None = None
+    wrapped: AsyncIterable[T], *, loop: AbstractEventLoop | None = None
 ) -> AsyncIterable[T]: ...
-def aio_as_trio(wrapped: Any, *, loop: EventLoop | None = None) -> Any:
+def aio_as_trio(wrapped: Any, *, loop: AbstractEventLoop | None = None) -> Any:
     """Wrap asyncio-flavored `wrapped` for use from Trio.
 
     :flavour: trio
@@ -299,7 +303,7 @@ def aio_as_trio(wrapped: Any, *, loop: EventLoop | None = None) -> Any:
 class TrioAsAsyncio:
     """asyncio-flavored view of Trio-flavored `wrapped` (see `trio_as_aio`)."""
 
-    def __init__(self, wrapped: Any, loop: EventLoop | None = None) -> None:
+    def __init__(self, wrapped: Any, loop: AbstractEventLoop | None = None) -> None:
         if callable(wrapped):  # a decorator keeps the name, doc and __wrapped__
             functools.update_wrapper(self, wrapped)  # first: our attributes win
         self.wrapped: Any = wrapped
@@ -307,10 +311,10 @@ class TrioAsAsyncio:
         self._held: _HeldTrioContext | None = None
 
     @property
-    def loop(self) -> EventLoop:
+    def loop(self) -> AbstractEventLoop:
         if self._loop is not None:
             return self._loop
-        return running_aiotrio_loop("aiotrio.trio_as_aio()")
+        return running_loop_for("aiotrio.trio_as_aio()")
 
     def __get__(self, instance: object, owner: type | None = None) -> Any:
         if instance is None:
@@ -353,7 +357,7 @@ class TrioAsAsyncio:
 class _TrioIteratorAsAsyncio:
     """asyncio-flavored iterator over a Trio async iterator: each step is a Trio task."""
 
-    def __init__(self, loop: EventLoop, iterator: Any) -> None:
+    def __init__(self, loop: AbstractEventLoop, iterator: Any) -> None:
         self._loop = loop
         self._iterator = iterator
 
@@ -377,7 +381,7 @@ class _EnteringFuture(asyncio.Future[Any]):
     side has unwound.
     """
 
-    def __init__(self, loop: EventLoop) -> None:
+    def __init__(self, loop: AbstractEventLoop) -> None:
         super().__init__(loop=loop)
         self.call: TrioCallFuture[bool] | None = None
 
@@ -407,7 +411,7 @@ class _HeldTrioContext:
     when the manager then swallows that cancellation, so does the asyncio side.
     """
 
-    def __init__(self, loop: EventLoop, manager: Any) -> None:
+    def __init__(self, loop: AbstractEventLoop, manager: Any) -> None:
         self._loop = loop
         self._manager = manager
         self._user: asyncio.Task[Any] | None = asyncio.current_task()
@@ -491,25 +495,25 @@ class _HeldTrioContext:
 
 @overload
 def trio_as_aio(
-    wrapped: Callable[P, Awaitable[T]], *, loop: EventLoop | None = None
+    wrapped: Callable[P, Awaitable[T]], *, loop: AbstractEventLoop | None = None
 ) -> Callable[P, asyncio.Future[T]]: ...
 @overload
 def trio_as_aio(
-    wrapped: AsyncContextManagerIterable[Entered, Exit, T], *, loop: EventLoop | None = None
+    wrapped: AsyncContextManagerIterable[Entered, Exit, T], *, loop: AbstractEventLoop | None = None
 ) -> AsyncContextManagerIterable[Entered, Exit, T]: ...
 @overload
 def trio_as_aio(
-    wrapped: AbstractAsyncContextManager[Entered, Exit], *, loop: EventLoop | None = None
+    wrapped: AbstractAsyncContextManager[Entered, Exit], *, loop: AbstractEventLoop | None = None
 ) -> AbstractAsyncContextManager[Entered, Exit]: ...
 @overload
 def trio_as_aio(
-    wrapped: AbstractContextManager[Entered, Exit], *, loop: EventLoop | None = None
+    wrapped: AbstractContextManager[Entered, Exit], *, loop: AbstractEventLoop | None = None
 ) -> AbstractAsyncContextManager[Entered, Exit]: ...
 @overload
 def trio_as_aio(
-    wrapped: AsyncIterable[T], *, loop: EventLoop | None = None
+    wrapped: AsyncIterable[T], *, loop: AbstractEventLoop | None = None
 ) -> AsyncIterable[T]: ...
-def trio_as_aio(wrapped: Any, *, loop: EventLoop | None = None) -> Any:
+def trio_as_aio(wrapped: Any, *, loop: AbstractEventLoop | None = None) -> Any:
     """Wrap Trio-flavored `wrapped` for use from asyncio.
 
     :flavour: asyncio
@@ -518,7 +522,7 @@ def trio_as_aio(wrapped: Any, *, loop: EventLoop | None = None) -> Any:
     which returns an asyncio future at once; also usable as a decorator), an
     async iterator, or a context manager, async or not: a nursery or a cancel
     scope such as ``trio.move_on_after(1)`` works from asyncio. `loop` defaults to the running
-    loop, which must be an aiotrio loop.
+    loop: an aiotrio loop, or any other, which then hosts a Trio guest run.
 
     Type checkers see an async function with the same parameters whose call
     returns an ``asyncio.Future`` of its result (decorated, it keeps

@@ -22,23 +22,35 @@ from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, cast
 
 import trio
 
-from ._bridges import AsyncioWaiter, TrioCallFuture
-from ._current import current_loop, running_aiotrio_loop
+from . import _guest
+from ._bridges import AsyncioWaiter, Bridges, TrioCallFuture
+from ._current import loop_for_trio_code, running_loop_for
 from ._eager_step import start_task_eagerly
 from ._misuse import refuse_asyncio_caller, refuse_asyncio_function, refuse_trio_function
+from ._loop import EventLoop
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
-
-    from ._loop import EventLoop
 
 T = TypeVar("T")
 _Ts = TypeVarTuple("_Ts")
 
 
+def bridges_of(loop: asyncio.AbstractEventLoop) -> Bridges:
+    """The bridge calls of `loop`: its own, or those of the Trio guest run it hosts.
+
+    The one dispatch point between aiotrio loops and other loops (stock
+    asyncio, uvloop), which host Trio as a guest (`aiotrio._guest`); from
+    asyncio code the first call on such a loop starts its guest run.
+    """
+    if isinstance(loop, EventLoop):
+        return loop._trio.bridges
+    return _guest.guest_of(loop).bridges
+
+
 @trio.lowlevel.enable_ki_protection  # its bookkeeping must not be cut short (see _bridges)
 async def wait_asyncio_future(
-    loop: EventLoop,
+    loop: asyncio.AbstractEventLoop,
     future: asyncio.Future[T],
     on_cancel: Callable[[], object] | None = None,
 ) -> T:
@@ -53,7 +65,7 @@ async def wait_asyncio_future(
         await trio.lowlevel.cancel_shielded_checkpoint()
         return future.result()
     waiter = AsyncioWaiter(trio.lowlevel.current_task(), future, on_cancel or future.cancel)
-    bridges = loop._trio.bridges
+    bridges = bridges_of(loop)
     bridges.add_waiter(waiter)
     future.add_done_callback(waiter.on_done)
     try:
@@ -76,7 +88,7 @@ async def wait_asyncio_future(
 
 
 def start_asyncio_task(
-    loop: EventLoop,
+    loop: asyncio.AbstractEventLoop,
     async_fn: Callable[..., Awaitable[T]],
     args: tuple[Any, ...],
     *,
@@ -94,28 +106,42 @@ def start_asyncio_task(
     3.11 the loop runs the step the new task schedules at once instead of
     queueing it): a coroutine that finishes without suspending never needs
     the driver, which saves the caller a round trip through Trio's scheduler.
+    A `loop` that is not an aiotrio loop hosts a Trio guest run
+    (`GuestRun.start_asyncio_task`).
     """
+    if not isinstance(loop, EventLoop):
+        return _guest.guest_of(loop).start_asyncio_task(async_fn, args, eager=eager)
     if loop._trio.driver.exit_requested:
         raise RuntimeError(f"{loop!r} is shutting down")
     context = contextvars.copy_context()
     asyncio_context = loop._trio.driver.asyncio_context
     saved = asyncio_context.enter()
     try:
-        awaitable = context.run(async_fn, *args)
+        awaitable = call_async_fn(context, async_fn, args)
         if asyncio.isfuture(awaitable):
-            return cast("asyncio.Future[T]", awaitable)
-        if not inspect.iscoroutine(awaitable):
-            if not inspect.isawaitable(awaitable):
-                raise TypeError(
-                    f"run_asyncio() expected an async function, but {async_fn!r} "
-                    f"returned {awaitable!r}"
-                )
-            awaitable = _await(awaitable)
+            return awaitable
         if eager and loop.get_task_factory() is None:
             return start_task_eagerly(loop, awaitable, context)
         return loop.create_task(awaitable, context=context)
     finally:
         asyncio_context.leave(saved)
+
+
+def call_async_fn(
+    context: contextvars.Context, async_fn: Callable[..., Awaitable[T]], args: tuple[Any, ...]
+) -> asyncio.Future[T] | Coroutine[Any, Any, T]:
+    """``async_fn(*args)`` in `context`: a future, or a coroutine to run as a task."""
+    awaitable = context.run(async_fn, *args)
+    if asyncio.isfuture(awaitable):
+        return cast("asyncio.Future[T]", awaitable)
+    if not inspect.iscoroutine(awaitable):
+        if not inspect.isawaitable(awaitable):
+            raise TypeError(
+                f"run_asyncio() expected an async function, but {async_fn!r} "
+                f"returned {awaitable!r}"
+            )
+        return _await(awaitable)
+    return cast("Coroutine[Any, Any, T]", awaitable)
 
 
 async def _await(awaitable: Awaitable[T]) -> T:
@@ -127,9 +153,10 @@ async def run_asyncio(async_fn: Callable[[*_Ts], Awaitable[T]], *args: *_Ts) -> 
 
     :flavour: trio
 
-    A Trio-flavored function: call it from Trio code inside ``open_loop()``.
-    Exceptions propagate with their tracebacks; cancellation follows the
-    module docstring's rules.
+    A Trio-flavored function: call it from Trio code inside ``open_loop()``,
+    or from Trio code that ``run_trio`` started on another asyncio loop (the
+    task runs on that loop). Exceptions propagate with their tracebacks;
+    cancellation follows the module docstring's rules.
     """
     if inspect.iscoroutine(async_fn) or asyncio.isfuture(async_fn):
         raise TypeError(
@@ -140,13 +167,13 @@ async def run_asyncio(async_fn: Callable[[*_Ts], Awaitable[T]], *args: *_Ts) -> 
         "aiotrio.run_asyncio()", "in asyncio code call the function directly: `await fn(*args)`"
     )
     refuse_trio_function("aiotrio.run_asyncio()", async_fn)
-    loop = current_loop()
+    loop = loop_for_trio_code("aiotrio.run_asyncio()")
     await trio.lowlevel.checkpoint_if_cancelled()
     future = start_asyncio_task(loop, async_fn, args, eager=True)
     return await wait_asyncio_future(loop, future)
 
 
-async def run_coroutine_on(loop: EventLoop, coro: Coroutine[Any, Any, T]) -> T:
+async def run_coroutine_on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> T:
     """Run an already created coroutine as a task of `loop`, from Trio."""
 
     async def body() -> T:
@@ -156,10 +183,13 @@ async def run_coroutine_on(loop: EventLoop, coro: Coroutine[Any, Any, T]) -> T:
 
 
 def start_trio_call(
-    loop: EventLoop, async_fn: Callable[..., Awaitable[T]], args: tuple[Any, ...]
+    loop: asyncio.AbstractEventLoop, async_fn: Callable[..., Awaitable[T]], args: tuple[Any, ...]
 ) -> TrioCallFuture[T]:
-    """Start ``async_fn(*args)`` as a Trio task of `loop`; see `Bridges.start_trio_call`."""
-    return loop._trio.bridges.start_trio_call(async_fn, args)
+    """Start ``async_fn(*args)`` as a Trio task of `loop`; see `Bridges.start_trio_call`.
+
+    On a loop that is not an aiotrio loop, in its Trio guest run (started if needed).
+    """
+    return bridges_of(loop).start_trio_call(async_fn, args)
 
 
 async def run_trio(async_fn: Callable[[*_Ts], Awaitable[T]], *args: *_Ts) -> T:
@@ -167,9 +197,11 @@ async def run_trio(async_fn: Callable[[*_Ts], Awaitable[T]], *args: *_Ts) -> T:
 
     :flavour: asyncio
 
-    An asyncio-flavored function: await it from asyncio code on an aiotrio
-    loop. Cancelling the awaiting asyncio task cancels the Trio task and waits
-    for it to exit.
+    An asyncio-flavored function: await it from asyncio code. On an aiotrio
+    loop the task runs in the loop's Trio run; on any other loop (stock
+    asyncio, uvloop) in a Trio run hosted by that loop as a guest, started by
+    the first call. Cancelling the awaiting asyncio task cancels the Trio task
+    and waits for it to exit.
     """
     if inspect.iscoroutine(async_fn):
         raise TypeError(
@@ -177,5 +209,5 @@ async def run_trio(async_fn: Callable[[*_Ts], Awaitable[T]], *args: *_Ts) -> T:
             f"coroutine object: {async_fn!r}"
         )
     refuse_asyncio_function("aiotrio.run_trio()", async_fn)
-    loop = running_aiotrio_loop("aiotrio.run_trio()")
+    loop = running_loop_for("aiotrio.run_trio()")
     return await start_trio_call(loop, async_fn, args)

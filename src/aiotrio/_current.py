@@ -37,6 +37,42 @@ def current_loop() -> EventLoop:
     )
 
 
+def loop_for_trio_code(api: str) -> asyncio.AbstractEventLoop:
+    """The asyncio loop Trio code calling `api` bridges to.
+
+    The loop of the innermost ``open_loop()`` block (or of the ``run_trio``
+    call that started the task), else the host loop of the Trio guest run
+    the code belongs to.
+    """
+    loop = current_loop_var.get()
+    if loop is not None:
+        return loop
+    from ._guest import current_guest  # noqa: PLC0415 (_guest imports the bridges)
+
+    guest = current_guest()
+    if guest is not None:
+        return guest.loop
+    running = get_running_loop_or_none()
+    if isinstance(running, EventLoop):
+        return running
+    raise RuntimeError(
+        f"{api} needs an asyncio loop to run on: call it inside "
+        "`async with aiotrio.open_loop()` (or aiotrio.run()), or from Trio code "
+        "that aiotrio.run_trio() started from asyncio code"
+    )
+
+
+def running_loop_for(api: str) -> asyncio.AbstractEventLoop:
+    """The running asyncio loop, which asyncio code calling `api` needs."""
+    loop = get_running_loop_or_none()
+    if loop is None:
+        raise RuntimeError(
+            f"{api} must be called from asyncio code, with a running asyncio "
+            "event loop (from Trio code, await the Trio function directly)"
+        )
+    return loop
+
+
 def running_aiotrio_loop(api: str) -> EventLoop:
     """The running asyncio loop, which `api` needs to be an aiotrio loop."""
     loop = asyncio.get_running_loop()
