@@ -32,6 +32,7 @@ while the loop still runs. `stop_guest()` ends it earlier. One run per thread
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
 import sys
@@ -97,7 +98,8 @@ class GuestRun:
                 f"{self.loop!r}: this thread is already inside a Trio run"
             )
         host_hooks = _get_asyncgen_hooks()
-        self.asyncio_context = AsyncioContext(self.loop, *host_hooks)
+        # None hooks (a loop that sets none) are restored as None, as they should.
+        self.asyncio_context = AsyncioContext(self.loop, *cast("Any", host_hooks))
         try:
             trio.lowlevel.start_guest_run(
                 self._main,
@@ -120,10 +122,8 @@ class GuestRun:
         """Have the loop's async generator shutdown end this run first."""
         sentinel = _sentinel(self)
         step = sentinel.__anext__()  # the loop's firstiter hook registers it
-        try:
+        with contextlib.suppress(StopIteration):
             step.send(None)
-        except StopIteration:
-            pass
         self._sentinel = sentinel
 
     def _close_sentinel(self) -> None:
@@ -132,11 +132,8 @@ class GuestRun:
             return
         # The run is over, so its finally block does not await: close it now,
         # before the loop's finalizer would have to (maybe on a closed loop).
-        closer = sentinel.aclose()
-        try:
-            closer.send(None)
-        except StopIteration:
-            pass
+        with contextlib.suppress(StopIteration):
+            sentinel.aclose().send(None)
 
     def request_stop(self) -> None:
         """Cancel every Trio task of the run; the run then ends."""
@@ -231,7 +228,7 @@ class GuestRun:
         """Start ``async_fn(*args)`` as a Trio task in a copy of the caller's context."""
         if self.stopping:
             raise RuntimeError(f"the Trio guest run on {self.loop!r} is shutting down")
-        future: _bridge.TrioCallFuture[T] = _bridge.TrioCallFuture(self.loop)  # type: ignore[arg-type]
+        future: _bridge.TrioCallFuture[T] = _bridge.TrioCallFuture(self.loop)
         self.trio_calls.add(future)
         nursery = self.nursery
         if nursery is None:
