@@ -73,14 +73,6 @@ def running_loop_for(api: str) -> asyncio.AbstractEventLoop:
     return loop
 
 
-def running_aiotrio_loop(api: str) -> EventLoop:
-    """The running asyncio loop, which `api` needs to be an aiotrio loop."""
-    loop = asyncio.get_running_loop()
-    if not isinstance(loop, EventLoop):
-        raise RuntimeError(f"{api} needs an aiotrio event loop, but the running loop is {loop!r}")
-    return loop
-
-
 def make_current_event_loop(loop: EventLoop) -> Callable[[], None]:
     """Make `loop` the thread's current event loop; return how to undo it.
 
