@@ -73,7 +73,7 @@ def test_wrong_arguments_and_wrong_places_raise_clear_errors() -> None:
     async def outside_open_loop() -> None:
         await aiotrio.run_asyncio(_aio_add, 1, 2)
 
-    with pytest.raises(RuntimeError, match=r"needs an asyncio loop .* open_loop\(\)"):
+    with pytest.raises(RuntimeError, match=r"needs an asyncio loop.*open_loop\(\)"):
         trio.run(outside_open_loop)
 
     async def from_trio() -> None:
