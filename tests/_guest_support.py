@@ -1,4 +1,4 @@
-"""Helpers for the guest-mode tests: the host loops, and a leak check that knows Trio's I/O thread."""
+"""Guest-mode test helpers: the host loops, a leak check that knows Trio's I/O thread."""
 
 from __future__ import annotations
 

@@ -382,7 +382,7 @@ def test_one_guest_per_thread(host: str) -> None:
     second = loop_factory(host)()
     try:
         first.run_until_complete(aiotrio.run_trio(trio.sleep, 0))
-        with pytest.raises(RuntimeError, match="one run per thread.*stop_guest"):
+        with pytest.raises(RuntimeError, match=r"one run per thread.*stop_guest"):
             second.run_until_complete(aiotrio.run_trio(trio.sleep, 0))
         first.run_until_complete(aiotrio.stop_guest())
         assert second.run_until_complete(aiotrio.run_trio(_trio_mul, 2, 2)) == 4
