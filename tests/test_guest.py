@@ -276,7 +276,8 @@ def test_trio_tasks_left_running_end_before_the_loop_closes(host: str) -> None:
             events.append(f"{name} finally")
             # The host loop still runs: the finally may even call asyncio code.
             with trio.CancelScope(shield=True):
-                events.append(await aiotrio.run_asyncio(_aio_add, 1, 1) and "asyncio reached")
+                total = await aiotrio.run_asyncio(_aio_add, 1, 1)
+            events.append(f"asyncio reached: {total}")
 
     async def main() -> None:
         asyncio.get_running_loop().create_task(aiotrio.run_trio(trio_forever, "awaited"))
@@ -285,8 +286,8 @@ def test_trio_tasks_left_running_end_before_the_loop_closes(host: str) -> None:
 
     run_on(host, main)
     assert sorted(events) == [
-        "asyncio reached",
-        "asyncio reached",
+        "asyncio reached: 2",
+        "asyncio reached: 2",
         "awaited finally",
         "unawaited finally",
     ]
