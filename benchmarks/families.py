@@ -12,6 +12,7 @@ from impls import (
     AIOTRIO_OPEN_LOOP,
     ALL,
     ASYNCIO,
+    GUEST_FAMILY,
     TRIO_CAPABLE,
 )
 
@@ -30,6 +31,8 @@ FAIR = "fair"  # 11: p99 under 2 ms; p99 of sleeps not preempted <= 100 us
 FAIR_THROUGHPUT = "fair_throughput"  # 11: asyncio keeps >= 97% of its throughput
 IDLE = "idle"  # 12: an asyncio wake-up within 1.2x of Trio's own
 MEMORY = "memory"  # within 1.2x of asyncio
+GUEST_WORK = "guest_work"  # 12: Trio's own work in a guest run, within 1.15x of trio.run
+GUEST_BRIDGE = "guest_bridge"  # 12: bridge calls in guest mode, next to open_loop()'s
 
 
 @dataclass(frozen=True)
@@ -184,6 +187,17 @@ FAMILIES: tuple[Family, ...] = (
         (
             _f("idle_asyncio_wakeup", "idle: CPU per asyncio.sleep(2ms) wake-up", IDLE),
             _f("idle_trio_wakeup", "idle: CPU per trio.sleep(2ms) wake-up", REFERENCE),
+        ),
+    ),
+    Family(
+        "12",
+        "bm_guest",
+        GUEST_FAMILY,
+        (
+            _f("guest_trio_sleep0", "Trio work: trio.sleep(0) loop", GUEST_WORK),
+            _f("guest_trio_tcp_echo", "Trio work: Trio TCP echo 64 B", GUEST_WORK),
+            _f("guest_bridge_run_trio", "asyncio -> Trio call (run_trio)", GUEST_BRIDGE),
+            _f("guest_bridge_run_asyncio", "Trio -> asyncio call (run_asyncio)", GUEST_BRIDGE),
         ),
     ),
     # Memory is slow to set up (10,000 connections) and varies little: only

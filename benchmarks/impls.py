@@ -20,12 +20,22 @@ UVLOOP = "uvloop"
 TRIO_ASYNCIO = "trio_asyncio"
 AIOTRIO_FACTORY = "aiotrio_factory"
 AIOTRIO_OPEN_LOOP = "aiotrio_open_loop"
+#: Plain trio.run, the yardstick of Trio's own work in a guest run.
+TRIO = "trio"
+#: Trio as a guest of a stock asyncio / uvloop loop, started by aiotrio.run_trio.
+GUEST_ASYNCIO = "guest_asyncio"
+GUEST_UVLOOP = "guest_uvloop"
 
 #: Every implementation, in report order.
 ALL = (ASYNCIO, UVLOOP, TRIO_ASYNCIO, AIOTRIO_FACTORY, AIOTRIO_OPEN_LOOP)
 #: The ones that can run Trio code next to asyncio code (bridges, fairness).
 TRIO_CAPABLE = (TRIO_ASYNCIO, AIOTRIO_FACTORY, AIOTRIO_OPEN_LOOP)
 AIOTRIO = (AIOTRIO_FACTORY, AIOTRIO_OPEN_LOOP)
+GUEST = (GUEST_ASYNCIO, GUEST_UVLOOP)
+#: Measured by the guest family (12) only; not columns of the main table.
+GUEST_FAMILY = (TRIO, GUEST_ASYNCIO, GUEST_UVLOOP, AIOTRIO_OPEN_LOOP)
+#: Every implementation whose worker imports Trio.
+WITH_TRIO = (*TRIO_CAPABLE, TRIO, *GUEST)
 
 LABELS = {
     ASYNCIO: "asyncio",
@@ -33,6 +43,9 @@ LABELS = {
     TRIO_ASYNCIO: "trio-asyncio",
     AIOTRIO_FACTORY: "aiotrio factory",
     AIOTRIO_OPEN_LOOP: "aiotrio open_loop",
+    TRIO: "trio.run",
+    GUEST_ASYNCIO: "guest on asyncio",
+    GUEST_UVLOOP: "guest on uvloop",
 }
 
 
@@ -49,6 +62,15 @@ def probe(impl: str) -> str:
 
         return f"uvloop {version('uvloop')}"
     import trio  # noqa: F401
+
+    if impl == TRIO:
+        return f"trio {version('trio')}"
+    if impl == GUEST_UVLOOP:
+        import uvloop  # noqa: F401, F811
+
+        import aiotrio  # noqa: F401
+
+        return f"aiotrio {version('aiotrio')} on uvloop {version('uvloop')}"
 
     if impl == TRIO_ASYNCIO:
         import trio_asyncio  # type: ignore[import-untyped]  # noqa: F401
@@ -89,9 +111,22 @@ def run_trio_main(impl: str, main: Callable[[Any, Any], Awaitable[T]]) -> T:
 
     ``await to_aio(fn)`` runs asyncio-flavored ``fn()`` from Trio; ``await
     to_trio(fn)`` runs Trio-flavored ``fn()`` from asyncio. In factory mode
-    the Trio side is itself a `run_trio` call made from ``asyncio.Runner``.
+    the Trio side is itself a `run_trio` call made from ``asyncio.Runner``;
+    in guest modes too, on a stock asyncio or uvloop loop, where that call
+    starts Trio as the loop's guest. Plain `TRIO` has no asyncio: both are None.
     """
     import trio
+
+    if impl == TRIO:
+        return trio.run(main, None, None)
+    if impl in GUEST:
+        import aiotrio
+
+        async def in_guest() -> T:
+            return await aiotrio.run_trio(main, aiotrio.run_asyncio, aiotrio.run_trio)
+
+        with asyncio.Runner(loop_factory=guest_host_factory(impl)) as runner:
+            return runner.run(in_guest())
 
     if impl == AIOTRIO_OPEN_LOOP:
         import aiotrio
@@ -124,6 +159,16 @@ def run_trio_main(impl: str, main: Callable[[Any, Any], Awaitable[T]]) -> T:
 
         return trio.run(in_trio_asyncio)
     raise ValueError(f"{impl!r} cannot run Trio code")
+
+
+def guest_host_factory(impl: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """The loop a guest implementation runs Trio on."""
+    if impl == GUEST_UVLOOP:
+        import uvloop
+
+        factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+        return factory
+    return asyncio.SelectorEventLoop
 
 
 async def _call(main: Callable[[], Awaitable[T]]) -> T:

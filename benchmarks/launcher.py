@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from impls import TRIO_CAPABLE
+from impls import WITH_TRIO
 
 HERE = Path(__file__).resolve().parent
 TIMEOUT = 120.0
@@ -18,7 +18,7 @@ TIMEOUT = 120.0
 
 def _preload(impl: str) -> tuple[str, ...]:
     """What a zygote may import before forking a worker for `impl`."""
-    return ("asyncio", "trio") if impl in TRIO_CAPABLE else ("asyncio",)
+    return ("asyncio", "trio") if impl in WITH_TRIO else ("asyncio",)
 
 
 class Launcher:

@@ -4,8 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from families import BYTES, FAMILIES, FRACTION
-from impls import AIOTRIO, AIOTRIO_FACTORY, AIOTRIO_OPEN_LOOP, ALL, ASYNCIO, TRIO_ASYNCIO
+from families import BYTES, FAMILIES, FRACTION, GUEST_BRIDGE, GUEST_WORK
+from impls import (
+    AIOTRIO,
+    AIOTRIO_FACTORY,
+    AIOTRIO_OPEN_LOOP,
+    ALL,
+    ASYNCIO,
+    GUEST,
+    GUEST_ASYNCIO,
+    GUEST_FAMILY,
+    GUEST_UVLOOP,
+    TRIO,
+    TRIO_ASYNCIO,
+)
 from targets import Check, describe, ratio_key
 
 SHORT = {
@@ -14,6 +26,9 @@ SHORT = {
     TRIO_ASYNCIO: "trio-aio",
     AIOTRIO_FACTORY: "at:fact",
     AIOTRIO_OPEN_LOOP: "at:open",
+    TRIO: "trio.run",
+    GUEST_ASYNCIO: "g:aio",
+    GUEST_UVLOOP: "g:uvl",
 }
 RATIOS = [(impl, base) for base in (ASYNCIO, TRIO_ASYNCIO) for impl in AIOTRIO]
 
@@ -45,8 +60,8 @@ def table(result: dict[str, Any]) -> str:
     for family in FAMILIES:
         for figure in family.figures:
             entry = figures.get(figure.key)
-            if entry is None:
-                continue
+            if entry is None or figure.group in (GUEST_WORK, GUEST_BRIDGE):
+                continue  # no figure, or one of guest_table's
             cells = []
             for impl in ALL:
                 value = entry["values"].get(impl)
@@ -62,6 +77,43 @@ def table(result: dict[str, Any]) -> str:
                 + "".join(ratios)
                 + f"{noise:>7}"
             )
+    return "\n".join(lines)
+
+
+def guest_table(result: dict[str, Any]) -> str | None:
+    """Family 12: guest runs against trio.run (Trio's work) and open_loop() (bridges)."""
+    rows = [
+        (family.number, figure)
+        for family in FAMILIES
+        for figure in family.figures
+        if figure.group in (GUEST_WORK, GUEST_BRIDGE) and figure.key in result["figures"]
+    ]
+    if not rows:
+        return None
+    header = (
+        f"{'#':>3} {'guest mode':<42}"
+        + "".join(f"{SHORT[i]:>10}" for i in GUEST_FAMILY)
+        + "".join(f"{SHORT[i] + '/base':>13}" for i in GUEST)
+        + f"{'noise':>7}"
+    )
+    lines = [header, "-" * len(header)]
+    for number, figure in rows:
+        entry = result["figures"][figure.key]
+        cells = []
+        for impl in GUEST_FAMILY:
+            value = entry["values"].get(impl)
+            cells.append(f"{format_value(value['median'], figure.kind) if value else '-':>10}")
+        base = TRIO if figure.group == GUEST_WORK else AIOTRIO_OPEN_LOOP
+        ratios = [f"{format_ratio(entry['ratios'].get(ratio_key(i, base))):>13}" for i in GUEST]
+        spreads = [v["spread"] for v in entry["values"].values() if v]
+        noise = f"{max(spreads):.0%}" if spreads else "-"
+        lines.append(
+            f"{number:>3} {figure.label:<42}" + "".join(cells) + "".join(ratios) + f"{noise:>7}"
+        )
+    lines.append(
+        "base: trio.run for Trio's work, aiotrio open_loop() for the bridges"
+        " (paired within-round ratios)."
+    )
     return "\n".join(lines)
 
 
@@ -81,8 +133,10 @@ def render(result: dict[str, Any]) -> str:
     ]
     for impl, reason in meta["unavailable"].items():
         parts.append(f"  {impl} unavailable: {reason}")
+    guest = guest_table(result)
     parts += [
         table(result),
+        *([guest] if guest else []),
         "Figures: median over rounds of each run's median of passes. Ratios: median of"
         " within-round ratios (< 1 means aiotrio is faster). noise: worst (max-min)/median.",
         f"Targets: {len(checks) - len(missed)} of {len(checks)} met.",

@@ -23,7 +23,7 @@ from typing import Any
 
 import stats
 from families import Family, select
-from impls import ALL, ASYNCIO, TRIO_ASYNCIO
+from impls import AIOTRIO_OPEN_LOOP, ALL, ASYNCIO, GUEST, TRIO, TRIO_ASYNCIO
 from launcher import Launcher
 from report import render
 from targets import check_all, ratio_key
@@ -101,7 +101,9 @@ def aggregate(samples: dict[str, dict[str, list[float | None]]]) -> dict[str, An
         values = {impl: stats.cell(vals) for impl, vals in by_impl.items()}
         ratios: dict[str, float | None] = {}
         for impl, vals in by_impl.items():
-            for base in (ASYNCIO, TRIO_ASYNCIO):
+            # Guest runs compare with trio.run (Trio's work) and open_loop() (bridges).
+            bases = (TRIO, AIOTRIO_OPEN_LOOP) if impl in GUEST else (ASYNCIO, TRIO_ASYNCIO)
+            for base in bases:
                 if impl != base and base in by_impl:
                     ratios[ratio_key(impl, base)] = stats.paired_ratio(vals, by_impl[base])
             if key.startswith("bridge_") and "trio_sleep0" in samples:
@@ -143,7 +145,7 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="2 rounds at scale 0.3")
     parser.add_argument("--only", help="comma-separated family numbers or names")
-    parser.add_argument("--impls", default=",".join(ALL))
+    parser.add_argument("--impls", default=",".join((*ALL, TRIO, *GUEST)))
     parser.add_argument(
         "--spawn", action="store_true", help="start every worker as a new interpreter (slower)"
     )

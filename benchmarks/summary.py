@@ -14,8 +14,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from families import FAMILIES
-from impls import AIOTRIO_FACTORY, AIOTRIO_OPEN_LOOP, ASYNCIO, TRIO_ASYNCIO
+from families import FAMILIES, GUEST_BRIDGE, GUEST_WORK
+from impls import (
+    AIOTRIO_FACTORY,
+    AIOTRIO_OPEN_LOOP,
+    ASYNCIO,
+    GUEST_ASYNCIO,
+    GUEST_UVLOOP,
+    TRIO,
+    TRIO_ASYNCIO,
+)
 from report import format_value
 from targets import ratio_key
 
@@ -55,6 +63,8 @@ def render(runs: list[dict[str, Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for family in FAMILIES:
         for figure in family.figures:
+            if figure.group in (GUEST_WORK, GUEST_BRIDGE):
+                continue  # their own table, below
             entries = [run["figures"].get(figure.key) for run in runs]
             if not any(entries):
                 continue
@@ -62,7 +72,7 @@ def render(runs: list[dict[str, Any]]) -> str:
             for run, entry in zip(runs, entries, strict=True):
                 row += _cells(entry, figure.kind, _has_peer(run))
             lines.append("| " + " | ".join(row) + " |")
-    lines.append("")
+    lines += ["", *_guest_table(runs, pythons), ""]
     for run in runs:
         checks = run["checks"]
         met = sum(check["ok"] for check in checks)
@@ -75,6 +85,38 @@ def render(runs: list[dict[str, Any]]) -> str:
             f"{meta['load_after']:.2f} on {meta['cpus']} CPUs, {meta['date']})."
         )
     return "\n".join(lines) + "\n"
+
+
+def _guest_table(runs: list[dict[str, Any]], pythons: list[str]) -> list[str]:
+    """Family 12: Trio as a guest of stock asyncio / uvloop; ratios to trio.run / open_loop()."""
+    header = ["#", "guest mode"]
+    for python in pythons:
+        header += [f"{python} base", f"{python} guest on asyncio", f"{python} guest on uvloop"]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for family in FAMILIES:
+        for figure in family.figures:
+            if figure.group not in (GUEST_WORK, GUEST_BRIDGE):
+                continue
+            entries = [run["figures"].get(figure.key) for run in runs]
+            if not any(entries):
+                continue
+            base = TRIO if figure.group == GUEST_WORK else AIOTRIO_OPEN_LOOP
+            row = [str(family.number), figure.label]
+            for entry in entries:
+                row.append(_figure(entry, base, figure.kind))
+                for impl in (GUEST_ASYNCIO, GUEST_UVLOOP):
+                    ratio = _ratio(entry, impl, base)
+                    shown = _figure(entry, impl, figure.kind)
+                    row.append(shown if ratio is None else f"{shown} ({ratio:.2f}x)")
+            lines.append("| " + " | ".join(row) + " |")
+    if len(lines) == 2:
+        return []
+    lines.append("")
+    lines.append(
+        "*base*: `trio.run` for Trio's own work, `aiotrio.open_loop()` for the bridge calls;"
+        " in brackets: guest / base, paired within rounds."
+    )
+    return lines
 
 
 def main() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
-from families import BRIDGE, CORE, FAIR, FAIR_THROUGHPUT, FAMILIES, IDLE, IO, MEMORY
-from impls import AIOTRIO, ASYNCIO, LABELS, TRIO_ASYNCIO
+from families import BRIDGE, CORE, FAIR, FAIR_THROUGHPUT, FAMILIES, GUEST_WORK, IDLE, IO, MEMORY
+from impls import AIOTRIO, ASYNCIO, GUEST, LABELS, TRIO, TRIO_ASYNCIO
 
 WITHIN_ASYNCIO = 1.05  # 1-9: aiotrio / asyncio at most this
 FASTER_THAN_PEER_CORE = 4.0  # 1-5: trio-asyncio / aiotrio at least this
@@ -17,6 +17,7 @@ FAIR_P99_UNPREEMPTED = 100e-6  # 11: the loops' own share of the p99
 FAIR_THROUGHPUT_KEPT = 0.97  # 11
 IDLE_VS_TRIO = 1.2  # 12: CPU per asyncio wake-up / per trio.sleep wake-up
 MEMORY_WITHIN = 1.2
+GUEST_WITHIN_TRIO = 1.15  # 12: Trio's own work in a guest run / trio.run at most this
 
 
 class Check(TypedDict):
@@ -130,6 +131,16 @@ def check_all(figures: dict[str, Any]) -> list[Check]:
                         speedup,
                         speedup >= FASTER_THAN_PEER_BRIDGE,
                     )
+        for impl in GUEST:
+            vs_trio = ratios.get(ratio_key(impl, TRIO))
+            if group == GUEST_WORK and vs_trio is not None:
+                add(
+                    key,
+                    impl,
+                    f"/trio.run <= {GUEST_WITHIN_TRIO}",
+                    vs_trio,
+                    vs_trio <= GUEST_WITHIN_TRIO,
+                )
     return checks
 
 

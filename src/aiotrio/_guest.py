@@ -81,8 +81,8 @@ class GuestRun:
         self._main_scope: trio.CancelScope | None = None
         # Calls made before the main task opened its nursery.
         self._pending: list[tuple[contextvars.Context, Any, Any, tuple[Any, ...]]] = []
-        self._in_tick = False
-        self._next_tick: Callable[[], object] | None = None
+        # Trio's next tick, queued by the current one (run_sync_soon_not_threadsafe).
+        self._queue: list[Callable[[], object]] = []
         self._trio_hooks: Any = None
         self._sentinel: AsyncGenerator[None, None] | None = None
         self._sentinel_closing = False
@@ -104,7 +104,9 @@ class GuestRun:
             trio.lowlevel.start_guest_run(
                 self._main,
                 run_sync_soon_threadsafe=self._soon_threadsafe,
-                run_sync_soon_not_threadsafe=self._soon,
+                # Trio calls it only from a tick (and once here): _run_ticks
+                # runs what it queued right away, within its budget.
+                run_sync_soon_not_threadsafe=self._queue.append,
                 done_callback=self._done,
                 # asyncio loops own signal.set_wakeup_fd (add_signal_handler,
                 # uvloop always): Trio must not take it over.
@@ -116,6 +118,7 @@ class GuestRun:
             self._trio_hooks = _get_asyncgen_hooks()
             _set_asyncgen_hooks(*host_hooks)
         _local.guest = self
+        self.loop.call_soon(self._run_ticks, self._queue.pop())
         self._register_sentinel()
 
     def _register_sentinel(self) -> None:
@@ -176,12 +179,6 @@ class GuestRun:
 
     # -- ticks -------------------------------------------------------------
 
-    def _soon(self, tick: Callable[[], object]) -> None:
-        if self._in_tick:
-            self._next_tick = tick
-        else:
-            self.loop.call_soon(self._run_ticks, tick)
-
     def _soon_threadsafe(self, tick: Callable[[], object]) -> None:
         # From Trio's I/O thread. A loop closed with the run still going
         # strands it: Trio warns that the run was abandoned.
@@ -189,34 +186,31 @@ class GuestRun:
             self.loop.call_soon_threadsafe(self._run_ticks, tick)
 
     def _run_ticks(self, tick: Callable[[], object]) -> None:
+        """One host callback: `tick`, then the ticks it queues, within TICK_BUDGET."""
         saved_loop = _events._get_running_loop()
         saved_hooks = _get_asyncgen_hooks()
         _events._set_running_loop(None)
         _set_asyncgen_hooks(*self._trio_hooks)
-        self._in_tick = True
-        deadline = 0.0
+        queue = self._queue
+        deadline = _perf_counter() + TICK_BUDGET
+        count = 0
         try:
             while True:
                 tick()
-                next_tick = self._next_tick
-                if next_tick is None:
-                    break
-                self._next_tick = None
-                tick = next_tick
-                now = _perf_counter()
-                if not deadline:
-                    deadline = now + TICK_BUDGET
-                elif now >= deadline:
+                if not queue:
+                    break  # Trio waits for I/O in its thread, or the run is over
+                tick = queue.pop()
+                count += 1
+                # The clock is read every 8 ticks: a tick costs a few us.
+                if not count & 7 and _perf_counter() >= deadline:
                     self.loop.call_soon(self._run_ticks, tick)
                     break
         except BaseException:
             # An interrupt landed between ticks: keep the run going.
-            if self._next_tick is not None:
-                self.loop.call_soon(self._run_ticks, self._next_tick)
-                self._next_tick = None
+            if queue:
+                self.loop.call_soon(self._run_ticks, queue.pop())
             raise
         finally:
-            self._in_tick = False
             _set_asyncgen_hooks(*saved_hooks)
             _events._set_running_loop(saved_loop)
 
