@@ -58,7 +58,7 @@ def probe(impl: str) -> str:
     if impl == ASYNCIO:
         return f"CPython {python}"
     if impl == UVLOOP:
-        import uvloop  # noqa: F401
+        import uvloop
 
         return f"uvloop {version('uvloop')}"
     import trio  # noqa: F401
@@ -66,9 +66,9 @@ def probe(impl: str) -> str:
     if impl == TRIO:
         return f"trio {version('trio')}"
     if impl == GUEST_UVLOOP:
-        import uvloop  # noqa: F401, F811
+        import uvloop  # noqa: F401
 
-        import aiotrio  # noqa: F401
+        import aiotrio
 
         return f"aiotrio {version('aiotrio')} on uvloop {version('uvloop')}"
 
