@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import subprocess
+import sys
 import traceback
 from typing import TYPE_CHECKING, Any
 
@@ -451,3 +453,28 @@ def test_many_concurrent_calls_and_io_waits(host: str) -> None:
     sizes, reply = run_on(host, main)
     assert sizes == list(range(1, 51))
     assert reply == b"PING"
+
+
+_CLOSED_BY_HAND = """
+import asyncio, sys, trio, aiotrio
+loop = asyncio.SelectorEventLoop()
+loop.run_until_complete(aiotrio.run_trio(trio.sleep, 0))
+loop.close()  # without shutdown_asyncgens() or stop_guest(): the run is abandoned
+try:
+    asyncio.run(aiotrio.run_trio(trio.sleep, 0))
+except RuntimeError as exc:
+    print(exc)
+"""
+
+
+def test_a_loop_closed_by_hand_with_its_guest_running_abandons_it() -> None:
+    # In a child process: an abandoned run holds the thread's Trio state for good.
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", _CLOSED_BY_HAND],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert "was abandoned: that loop was closed without ending it" in result.stdout, result
+    assert "Trio allows one run per thread" in result.stdout, result

@@ -347,13 +347,18 @@ def guest_of(loop: asyncio.AbstractEventLoop) -> GuestRun:
     if guest is not None:
         if guest.loop is loop:
             return guest
-        if not guest.loop.is_closed():
+        if guest.loop.is_closed():
             raise RuntimeError(
-                f"a Trio guest run started by aiotrio on {guest.loop!r} is still "
-                "running in this thread, and Trio allows one run per thread: end it "
-                "with `await aiotrio.stop_guest()` on that loop first"
+                f"the Trio guest run of {guest.loop!r} was abandoned: that loop was "
+                "closed without ending it (asyncio.run and asyncio.Runner end it; by "
+                "hand, run loop.shutdown_asyncgens() or aiotrio.stop_guest() before "
+                "loop.close()), and Trio allows one run per thread"
             )
-        _local.guest = None  # its loop was closed by hand: the run is abandoned
+        raise RuntimeError(
+            f"a Trio guest run started by aiotrio on {guest.loop!r} is still "
+            "running in this thread, and Trio allows one run per thread: end it "
+            "with `await aiotrio.stop_guest()` on that loop first"
+        )
     guest = GuestRun(loop)
     guest.start()
     return guest
