@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The pytest suite (tests/, integration tests excluded) for each Python in $PYTHONS
 # and each readiness backend in $READINESS, two runs at a time (2 cores).
-# The plugin, CLI, IPython, task-tree and docs snippet tests do not depend on the
-# readiness backend: they run once per Python, with the first backend. Prints one
+# The plugin, CLI, IPython, task-tree, docs snippet and guest-mode tests do not depend
+# on the readiness backend: they run once per Python, with the first backend. Prints one
 # summary line per run.
 #
 # Arguments go to every pytest run: `tools/unit.sh -k foo`, `tools/unit.sh tests/test_cli.py`
@@ -42,7 +42,9 @@ run_one() {  # VERSION BACKEND FIRST-BACKEND? [PYTEST-ARGS...]
   local ignore=(--ignore=tests/integration)
   [ "$first" = yes ] || ignore+=(--ignore=tests/test_cli.py --ignore=tests/test_pytest_plugin.py
                                 --ignore=tests/test_ipython.py --ignore=tests/test_task_tree.py
-                                --ignore=tests/test_docs_snippets.py)
+                                --ignore=tests/test_docs_snippets.py
+                                --ignore=tests/test_guest.py --ignore=tests/test_guest_interrupts.py
+                                --ignore=tests/test_guest_uvicorn.py)
   local runner=("$python" -m pytest)
   if [ "$measure" = yes ] && [ "$version" = "$coverage_python" ]; then
     runner=("$python" -m coverage run -m pytest)
