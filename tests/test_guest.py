@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import subprocess
 import sys
+import threading
 import traceback
 from typing import TYPE_CHECKING, Any
 
@@ -478,3 +479,32 @@ def test_a_loop_closed_by_hand_with_its_guest_running_abandons_it() -> None:
     )
     assert "was abandoned: that loop was closed without ending it" in result.stdout, result
     assert "Trio allows one run per thread" in result.stdout, result
+
+
+def test_loops_in_two_threads_get_a_guest_run_each(host: str) -> None:
+    tokens: dict[str, trio.lowlevel.TrioToken] = {}
+    both_running = threading.Barrier(2, timeout=30)
+
+    async def trio_part(name: str) -> None:
+        tokens[name] = trio.lowlevel.current_trio_token()
+        await trio.to_thread.run_sync(both_running.wait)  # both runs are alive at once
+
+    async def main(name: str) -> None:
+        await aiotrio.run_trio(trio_part, name)
+
+    errors: list[BaseException] = []
+
+    def in_thread() -> None:
+        try:
+            run_on(host, lambda: main("thread"))
+        except BaseException as exc:  # reported by the test below
+            errors.append(exc)
+
+    thread = threading.Thread(target=in_thread)
+    thread.start()
+    try:
+        run_on(host, lambda: main("main"))
+    finally:
+        thread.join(30)
+    assert not errors
+    assert tokens["main"] is not tokens["thread"]
