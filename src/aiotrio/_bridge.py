@@ -137,8 +137,7 @@ def call_async_fn(
     if not inspect.iscoroutine(awaitable):
         if not inspect.isawaitable(awaitable):
             raise TypeError(
-                f"run_asyncio() expected an async function, but {async_fn!r} "
-                f"returned {awaitable!r}"
+                f"run_asyncio() expected an async function, but {async_fn!r} returned {awaitable!r}"
             )
         return _await(awaitable)
     return cast("Coroutine[Any, Any, T]", awaitable)

@@ -129,7 +129,7 @@ class TrioCallFuture(asyncio.Future[T]):
     ``while True: await run_trio(...)`` loop could then never be cancelled).
     """
 
-    def __init__(self, loop: EventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(loop=loop)
         self.scope: trio.CancelScope = trio.CancelScope()
         #: The Trio task running the call, once it has started.
@@ -175,10 +175,16 @@ def _split_cancelled(
 
 
 class Bridges:
-    """The in-flight bridge calls of one loop (see the module docstring)."""
+    """The in-flight bridge calls of one loop (see the module docstring).
+
+    `loop` is an aiotrio loop, or (`names_loop` false) a loop of another kind
+    that hosts a Trio guest run (`aiotrio._guest`); only aiotrio loops are
+    what ``current_loop()`` names in the Trio tasks started here.
+    """
 
     __slots__ = (
         "_asyncio_waiters",
+        "_current",
         "_detach_events",
         "_loop",
         "_nursery",
@@ -186,8 +192,9 @@ class Bridges:
         "_trio_calls_done",
     )
 
-    def __init__(self, loop: EventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, *, names_loop: bool = True) -> None:
         self._loop = loop
+        self._current = cast("EventLoop", loop) if names_loop else None
         # Where run_trio() starts Trio tasks, while the loop serves in Trio.
         self._nursery: trio.Nursery | None = None
         self._trio_calls: set[TrioCallFuture[Any]] = set()
@@ -259,7 +266,8 @@ class Bridges:
         args: tuple[Any, ...],
     ) -> None:
         future.trio_task = trio.lowlevel.current_task()
-        current_loop_var.set(self._loop)
+        if self._current is not None:
+            current_loop_var.set(self._current)
         try:
             if future.cancel_requested:
                 # cancel() returned True before the task began: end cancelled

@@ -7,9 +7,12 @@ aiotrio's rules (see `_bridge`); what differs is how the two sides meet:
 
 - Trio's scheduler runs in *ticks*, callbacks of the host loop. Between ticks
   the thread belongs to asyncio, and asyncio code (a future's done callback,
-  ``Future.cancel`` of a bridged call) may reschedule Trio tasks and cancel
-  Trio scopes directly: Trio supports that from the host's thread and wakes
-  itself for it.
+  ``Future.cancel`` of a bridged call, ``run_trio`` spawning a task) may
+  reschedule Trio tasks, cancel Trio scopes and start tasks in a nursery
+  directly: Trio supports that from the host's thread and wakes itself for
+  it. So the guest keeps its bridge calls in a `Bridges` of its own, exactly
+  as an aiotrio loop does; what differs is only where Trio code meets asyncio
+  code (`GuestRun.start_asyncio_task`) and how the run is started and ended.
 - While Trio waits for I/O, Trio's own I/O thread blocks on its epoll and
   hands the result back with ``call_soon_threadsafe``.
 - Consecutive ticks that have work ready run in one host callback, for at
@@ -34,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import inspect
 import sys
 import threading
 import time
@@ -45,6 +47,8 @@ import trio
 
 from . import _bridge
 from ._asyncio_context import AsyncioContext
+from ._asyncio_internals import get_running_loop_or_none, set_running_loop
+from ._bridges import Bridges
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -55,7 +59,6 @@ T = TypeVar("T")
 TICK_BUDGET = 0.0005
 
 _EAGER_TASKS = sys.version_info >= (3, 12)
-_events = asyncio.events
 _get_asyncgen_hooks = sys.get_asyncgen_hooks
 _set_asyncgen_hooks = sys.set_asyncgen_hooks
 _perf_counter = time.perf_counter
@@ -71,16 +74,12 @@ class GuestRun:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        #: Where bridged Trio tasks start; None until the run's main task runs.
-        self.nursery: trio.Nursery | None = None
-        self.trio_calls: set[_bridge.TrioCallFuture[Any]] = set()
-        self.asyncio_waiters: set[_bridge.AsyncioWaiter] = set()
+        #: The bridge calls; Trio tasks start in the run's main nursery.
+        self.bridges = Bridges(loop, names_loop=False)
         #: Done once the Trio run has finished, however it ended.
         self.finished: asyncio.Future[None] = loop.create_future()
         self.stopping = False
         self._main_scope: trio.CancelScope | None = None
-        # Calls made before the main task opened its nursery.
-        self._pending: list[tuple[contextvars.Context, Any, Any, tuple[Any, ...]]] = []
         # Trio's next tick, queued by the current one (run_sync_soon_not_threadsafe).
         self._queue: list[Callable[[], object]] = []
         self._trio_hooks: Any = None
@@ -101,7 +100,10 @@ class GuestRun:
         # None hooks (a loop that sets none) are restored as None, as they should.
         self.asyncio_context = AsyncioContext(self.loop, *cast("Any", host_hooks))
         try:
-            trio.lowlevel.start_guest_run(
+            # In an empty context: the run's system tasks must not inherit
+            # the first caller's context variables.
+            contextvars.Context().run(
+                trio.lowlevel.start_guest_run,
                 self._main,
                 run_sync_soon_threadsafe=self._soon_threadsafe,
                 # Trio calls it only from a tick (and once here): _run_ticks
@@ -118,7 +120,9 @@ class GuestRun:
             self._trio_hooks = _get_asyncgen_hooks()
             _set_asyncgen_hooks(*host_hooks)
         _local.guest = self
-        self.loop.call_soon(self._run_ticks, self._queue.pop())
+        # The first ticks run now, until the main task has opened the nursery
+        # (then Trio waits): the caller's run_trio can start its task at once.
+        self._run_ticks(self._queue.pop())
         self._register_sentinel()
 
     def _register_sentinel(self) -> None:
@@ -152,18 +156,17 @@ class GuestRun:
 
     async def _main(self) -> None:
         _GUEST.set(self)
-        async with trio.open_nursery() as nursery:
-            self._main_scope = nursery.cancel_scope
-            self.nursery = nursery
-            pending, self._pending = self._pending, []
-            for context, future, async_fn, args in pending:
-                context.run(nursery.start_soon, _run_call, self, future, async_fn, args)
-            if self.stopping:
-                nursery.cancel_scope.cancel()
-            await trio.sleep_forever()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._main_scope = nursery.cancel_scope
+                self.bridges.attach(nursery)
+                if self.stopping:
+                    nursery.cancel_scope.cancel()
+                await trio.sleep_forever()
+        finally:
+            self.bridges.detach()
 
     def _done(self, result: outcome.Outcome[None]) -> None:
-        self.nursery = None
         if getattr(_local, "guest", None) is self:
             _local.guest = None
         self._close_sentinel()
@@ -187,9 +190,9 @@ class GuestRun:
 
     def _run_ticks(self, tick: Callable[[], object]) -> None:
         """One host callback: `tick`, then the ticks it queues, within TICK_BUDGET."""
-        saved_loop = _events._get_running_loop()
+        saved_loop = get_running_loop_or_none()
         saved_hooks = _get_asyncgen_hooks()
-        _events._set_running_loop(None)
+        set_running_loop(None)
         _set_asyncgen_hooks(*self._trio_hooks)
         queue = self._queue
         deadline = _perf_counter() + TICK_BUDGET
@@ -201,8 +204,9 @@ class GuestRun:
                     break  # Trio waits for I/O in its thread, or the run is over
                 tick = queue.pop()
                 count += 1
-                # The clock is read every 8 ticks: a tick costs a few us.
-                if not count & 7 and _perf_counter() >= deadline:
+                # The clock is read every 8 ticks: a tick costs a few us. The
+                # first ticks of a run go on until its nursery is open.
+                if not count & 7 and _perf_counter() >= deadline and self._main_scope:
                     self.loop.call_soon(self._run_ticks, tick)
                     break
         except BaseException:
@@ -212,24 +216,9 @@ class GuestRun:
             raise
         finally:
             _set_asyncgen_hooks(*saved_hooks)
-            _events._set_running_loop(saved_loop)
+            set_running_loop(saved_loop)
 
-    # -- the bridges' primitives, guest flavour -----------------------------
-
-    def start_trio_call(
-        self, async_fn: Callable[..., Awaitable[T]], args: tuple[Any, ...]
-    ) -> _bridge.TrioCallFuture[T]:
-        """Start ``async_fn(*args)`` as a Trio task in a copy of the caller's context."""
-        if self.stopping:
-            raise RuntimeError(f"the Trio guest run on {self.loop!r} is shutting down")
-        future: _bridge.TrioCallFuture[T] = _bridge.TrioCallFuture(self.loop)
-        self.trio_calls.add(future)
-        nursery = self.nursery
-        if nursery is None:
-            self._pending.append((contextvars.copy_context(), future, async_fn, args))
-        else:
-            nursery.start_soon(_run_call, self, future, async_fn, args, name=async_fn)
-        return future
+    # -- Trio code meeting asyncio code -----------------------------------------
 
     def start_asyncio_task(
         self,
@@ -238,10 +227,12 @@ class GuestRun:
         *,
         eager: bool = False,
     ) -> asyncio.Future[T]:
-        """Call `async_fn(*args)` in the host's asyncio world and schedule the result.
+        """`_bridge.start_asyncio_task` for the host loop, called from a Trio task.
 
-        As `_bridge.start_asyncio_task`: a copy of the caller's context, and
-        with `eager` on 3.12+ the task's first step runs at once.
+        The call happens in the host's asyncio world (running loop, sniffio,
+        async generator hooks), in a copy of the caller's context; with
+        `eager` on 3.12+ the task's first step runs at once (3.11 has no eager
+        tasks, and a foreign loop offers no way to emulate them).
         """
         loop = self.loop
         if loop.is_closed():
@@ -249,66 +240,14 @@ class GuestRun:
         context = contextvars.copy_context()
         saved = self.asyncio_context.enter()
         try:
-            awaitable = context.run(async_fn, *args)
+            awaitable = _bridge.call_async_fn(context, async_fn, args)
             if asyncio.isfuture(awaitable):
-                return cast("asyncio.Future[T]", awaitable)
-            if not inspect.iscoroutine(awaitable):
-                if not inspect.isawaitable(awaitable):
-                    raise TypeError(
-                        f"run_asyncio() expected an async function, but {async_fn!r} "
-                        f"returned {awaitable!r}"
-                    )
-                awaitable = _await(awaitable)
+                return awaitable
             if eager and _EAGER_TASKS and loop.get_task_factory() is None:
                 return asyncio.Task(awaitable, loop=loop, context=context, eager_start=True)  # type: ignore[call-arg]
             return loop.create_task(awaitable, context=context)
         finally:
             self.asyncio_context.leave(saved)
-
-    async def wait_asyncio_future(
-        self, future: asyncio.Future[T], on_cancel: Callable[[], object] | None = None
-    ) -> T:
-        """`_bridge.wait_asyncio_future` for this run; the future's callback wakes Trio."""
-        if future.done():
-            await trio.lowlevel.cancel_shielded_checkpoint()
-            return future.result()
-        waiter = _bridge.AsyncioWaiter(trio.lowlevel.current_task(), on_cancel or future.cancel)
-        self.asyncio_waiters.add(waiter)
-        future.add_done_callback(waiter.on_done)
-        try:
-            await trio.lowlevel.wait_task_rescheduled(waiter.abort)
-        finally:
-            self.asyncio_waiters.discard(waiter)
-        if future.cancelled() and waiter._raise_cancel is not None:
-            waiter._raise_cancel()  # raises trio.Cancelled (or KeyboardInterrupt)
-        return future.result()
-
-
-async def _await(awaitable: Awaitable[T]) -> T:
-    return await awaitable
-
-
-async def _run_call(
-    guest: GuestRun,
-    future: _bridge.TrioCallFuture[T],
-    async_fn: Callable[..., Awaitable[T]],
-    args: tuple[Any, ...],
-) -> None:
-    try:
-        try:
-            with future.scope:
-                value = await async_fn(*args)
-        except BaseException as exc:
-            # As in _bridge._run_trio_call: a Cancelled that our scope did not
-            # absorb comes from the run ending and keeps propagating.
-            cancelled, rest = _bridge._split_cancelled(exc)
-            future.settle(None if rest is None else outcome.Error(rest))
-            if cancelled is not None:
-                raise cancelled from None
-            return
-        future.settle(None if future.scope.cancelled_caught else outcome.Value(value))
-    finally:
-        guest.trio_calls.discard(future)
 
 
 async def _sentinel(guest: GuestRun) -> AsyncGenerator[None, None]:
