@@ -72,6 +72,7 @@ def test_trio_as_aio_functions_and_decorators(run_aio: Callable[..., Any]) -> No
         assert isinstance(future, asyncio.Future)
         gathered = await asyncio.gather(future, decorated(1), aiotrio.trio_as_aio(trio_triple)(x=2))
         assert aiotrio.trio_as_asyncio is aiotrio.trio_as_aio
+        assert await aiotrio.trio_as_aio(trio_triple(5)) == 15  # a Trio awaitable
         return list(gathered)
 
     assert run_aio(main) == [9, 2, 6]

@@ -249,6 +249,7 @@ def test_adapters_work_on_a_guest_run(host: str) -> None:
 
     async def main() -> list[Any]:
         got: list[Any] = [await aiotrio.trio_as_aio(_trio_mul)(3, 3)]
+        assert await aiotrio.trio_as_aio(_trio_mul(2, 5)) == 10  # a Trio awaitable
         got.append([n async for n in aiotrio.trio_as_aio(trio_numbers(3))])
         async with aiotrio.trio_as_aio(trio.open_nursery()) as nursery:
             done = trio.Event()

@@ -325,6 +325,15 @@ class TrioAsAsyncio:
         fn = functools.partial(self.wrapped, **kwargs) if kwargs else self.wrapped
         return start_trio_call(self.loop, fn, args)
 
+    def __await__(self) -> Generator[Any, None, Any]:
+        """``await trio_as_aio(trio_fn(*args))``: the Trio awaitable, awaited in a Trio task."""
+        if not inspect.isawaitable(self.wrapped):
+            raise TypeError(
+                f"trio_as_aio({self.wrapped!r}) is not awaitable; to call a Trio "
+                "function use `await trio_as_aio(fn)(*args)`"
+            )
+        return start_trio_call(self.loop, _await, (self.wrapped,)).__await__()
+
     async def __aenter__(self) -> Any:
         if not hasattr(self.wrapped, "__aenter__") and not hasattr(self.wrapped, "__enter__"):
             raise TypeError(
@@ -513,6 +522,10 @@ def trio_as_aio(
 def trio_as_aio(
     wrapped: AsyncIterable[T], *, loop: AbstractEventLoop | None = None
 ) -> AsyncIterable[T]: ...
+@overload
+def trio_as_aio(
+    wrapped: Awaitable[T], *, loop: AbstractEventLoop | None = None
+) -> Awaitable[T]: ...
 def trio_as_aio(wrapped: Any, *, loop: AbstractEventLoop | None = None) -> Any:
     """Wrap Trio-flavored `wrapped` for use from asyncio.
 
@@ -520,14 +533,17 @@ def trio_as_aio(wrapped: Any, *, loop: AbstractEventLoop | None = None) -> Any:
 
     `wrapped` may be an async function (``await trio_as_aio(fn)(*args)``,
     which returns an asyncio future at once; also usable as a decorator), an
-    async iterator, or a context manager, async or not: a nursery or a cancel
-    scope such as ``trio.move_on_after(1)`` works from asyncio. `loop` defaults to the running
-    loop: an aiotrio loop, or any other, which then hosts a Trio guest run.
+    awaitable (``await trio_as_aio(trio_fn(*args))``), an async iterator, or a
+    context manager, async or not: a nursery or a cancel scope such as
+    ``trio.move_on_after(1)`` works from asyncio. `loop` defaults to the
+    running loop: an aiotrio loop, or any other, which then hosts a Trio guest
+    run.
 
     Type checkers see an async function with the same parameters whose call
     returns an ``asyncio.Future`` of its result (decorated, it keeps
     ``__name__``, ``__doc__`` and ``__wrapped__``), a context manager entered
-    as the same value, or an async iterable of the same items.
+    as the same value, an async iterable of the same items, or an awaitable
+    of the same result.
     """
     return TrioAsAsyncio(wrapped, loop)
 
