@@ -1,7 +1,8 @@
 """12. Trio as a guest of stock asyncio / uvloop: Trio's own work, and the bridges.
 
 Trio's own work (no asyncio involved) in a guest run against plain
-``trio.run``: ``trio.sleep(0)`` in a loop (per sleep), and a Trio TCP echo of
+``trio.run``: ``trio.sleep(0)`` in a loop (per sleep; in one task, and in 10
+tasks, whose steps share each scheduling batch), and a Trio TCP echo of
 64 B over loopback, client and server in the same run (per round trip). In a
 guest run every scheduling batch is a host callback, and every wait for I/O
 goes through Trio's I/O thread and back with ``call_soon_threadsafe``.
@@ -37,7 +38,15 @@ async def _trio_work() -> dict[str, float]:
             async for data in stream:
                 await stream.send_all(data)
 
-    figures = {"guest_trio_sleep0": await per_op(sleep0)}
+    async def sleep0_in_10_tasks(n: int) -> None:
+        async with trio.open_nursery() as nursery:
+            for _ in range(10):
+                nursery.start_soon(sleep0, n // 10)
+
+    figures = {
+        "guest_trio_sleep0": await per_op(sleep0),
+        "guest_trio_sleep0_10_tasks": await per_op(sleep0_in_10_tasks, unit=10),
+    }
     async with trio.open_nursery() as nursery:
         listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
         port = listeners[0].socket.getsockname()[1]

@@ -195,6 +195,7 @@ FAMILIES: tuple[Family, ...] = (
         GUEST_FAMILY,
         (
             _f("guest_trio_sleep0", "Trio work: trio.sleep(0) loop", GUEST_WORK),
+            _f("guest_trio_sleep0_10_tasks", "Trio work: sleep(0) in 10 tasks", GUEST_WORK),
             _f("guest_trio_tcp_echo", "Trio work: Trio TCP echo 64 B", GUEST_WORK),
             _f("guest_bridge_run_trio", "asyncio -> Trio call (run_trio)", GUEST_BRIDGE),
             _f("guest_bridge_run_asyncio", "Trio -> asyncio call (run_asyncio)", GUEST_BRIDGE),
