@@ -314,7 +314,10 @@ def current_guest() -> GuestRun | None:
 async def stop_guest() -> None:
     """End the Trio guest run of the running asyncio loop, if it has one.
 
-    Awaited from asyncio code. Every Trio task of the run is cancelled (their
+    :flavour: asyncio
+
+    Awaited from asyncio code on a loop that is not an aiotrio loop (see
+    "Trio inside an asyncio program" in the how-to guides). Every Trio task of the run is cancelled (their
     ``run_trio`` callers see the cancellation as usual) and awaited; the
     function returns once the run has ended. A later ``run_trio`` on the loop
     starts a fresh run. Call it before closing a loop by hand unless the loop's
