@@ -317,12 +317,12 @@ async def stop_guest() -> None:
     :flavour: asyncio
 
     Awaited from asyncio code on a loop that is not an aiotrio loop (see
-    "Trio inside an asyncio program" in the how-to guides). Every Trio task of the run is cancelled (their
-    ``run_trio`` callers see the cancellation as usual) and awaited; the
-    function returns once the run has ended. A later ``run_trio`` on the loop
-    starts a fresh run. Call it before closing a loop by hand unless the loop's
-    ``shutdown_asyncgens()`` runs first (``asyncio.run`` and ``asyncio.Runner``
-    do that).
+    "Trio inside an asyncio program" in the how-to guides). Every Trio task
+    of the run is cancelled (their ``run_trio`` callers see the cancellation
+    as usual) and awaited; the function returns once the run has ended. A
+    later ``run_trio`` on the loop starts a fresh run. Call it before closing
+    a loop by hand unless the loop's ``shutdown_asyncgens()`` runs first
+    (``asyncio.run`` and ``asyncio.Runner`` do that).
     """
     loop = asyncio.get_running_loop()
     guest: GuestRun | None = getattr(_local, "guest", None)
