@@ -263,17 +263,19 @@ async def _sentinel(guest: GuestRun) -> AsyncGenerator[None, None]:
 def _interrupt_in(error: BaseException) -> BaseException | None:
     """The KeyboardInterrupt/SystemExit that ended a run, if one did."""
     seen: set[int] = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if isinstance(error, (KeyboardInterrupt, SystemExit)):
-            return error
-        if isinstance(error, BaseExceptionGroup):
-            for inner in error.exceptions:
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (KeyboardInterrupt, SystemExit)):
+            return current
+        if isinstance(current, BaseExceptionGroup):
+            group = cast("BaseExceptionGroup[BaseException]", current)
+            for inner in group.exceptions:
                 found = _interrupt_in(inner)
                 if found is not None:
                     return found
             return None
-        error = error.__cause__  # type: ignore[assignment]
+        current = current.__cause__
     return None
 
 

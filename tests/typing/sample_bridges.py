@@ -235,8 +235,8 @@ async def misuse(receive: trio.MemoryReceiveChannel[int]) -> None:
     await decorated_trio("3")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
     size: str = await decorated_trio(3)  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
     await aiotrio.trio_as_aio(trio_greet)("ann", punctuation=1)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
-    # trio_as_aio takes no awaitable (only aio_as_trio does); adapters take no plain value.
-    await aiotrio.trio_as_aio(trio_greet("ann"))  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
+    # A Trio awaitable keeps its result type; adapters take no plain value.
+    takes_int(await aiotrio.trio_as_aio(trio_greet("ann")))  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
     aiotrio.aio_as_trio(42)  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
     # Items and entered values keep their types.
     async for item in aiotrio.trio_as_aio(receive):
