@@ -1,4 +1,4 @@
-"""12. Trio as a guest of stock asyncio / uvloop: Trio's own work, and the bridges.
+"""13. Trio as a guest of stock asyncio / uvloop: Trio's own work, and the bridges.
 
 Trio's own work (no asyncio involved) in a guest run against plain
 ``trio.run``: ``trio.sleep(0)`` in a loop (per sleep; in one task, and in 10

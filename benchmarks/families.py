@@ -31,8 +31,8 @@ FAIR = "fair"  # 11: p99 under 2 ms; p99 of sleeps not preempted <= 100 us
 FAIR_THROUGHPUT = "fair_throughput"  # 11: asyncio keeps >= 97% of its throughput
 IDLE = "idle"  # 12: an asyncio wake-up within 1.2x of Trio's own
 MEMORY = "memory"  # within 1.2x of asyncio
-GUEST_WORK = "guest_work"  # 12: Trio's own work in a guest run, within 1.15x of trio.run
-GUEST_BRIDGE = "guest_bridge"  # 12: bridge calls in guest mode, next to open_loop()'s
+GUEST_WORK = "guest_work"  # 13: Trio's own work in a guest run, within 1.15x of trio.run
+GUEST_BRIDGE = "guest_bridge"  # 13: bridge calls in guest mode, next to open_loop()'s
 
 
 @dataclass(frozen=True)
@@ -190,7 +190,7 @@ FAMILIES: tuple[Family, ...] = (
         ),
     ),
     Family(
-        "12",
+        "13",
         "bm_guest",
         GUEST_FAMILY,
         (

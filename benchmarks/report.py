@@ -81,7 +81,7 @@ def table(result: dict[str, Any]) -> str:
 
 
 def guest_table(result: dict[str, Any]) -> str | None:
-    """Family 12: guest runs against trio.run (Trio's work) and open_loop() (bridges)."""
+    """Family 13: guest runs against trio.run (Trio's work) and open_loop() (bridges)."""
     rows = [
         (family.number, figure)
         for family in FAMILIES

@@ -88,7 +88,7 @@ def render(runs: list[dict[str, Any]]) -> str:
 
 
 def _guest_table(runs: list[dict[str, Any]], pythons: list[str]) -> list[str]:
-    """Family 12: Trio as a guest of stock asyncio / uvloop; ratios to trio.run / open_loop()."""
+    """Family 13: Trio as a guest of stock asyncio / uvloop; ratios to trio.run / open_loop()."""
     header = ["#", "guest mode"]
     for python in pythons:
         header += [f"{python} base", f"{python} guest on asyncio", f"{python} guest on uvloop"]

@@ -17,7 +17,7 @@ FAIR_P99_UNPREEMPTED = 100e-6  # 11: the loops' own share of the p99
 FAIR_THROUGHPUT_KEPT = 0.97  # 11
 IDLE_VS_TRIO = 1.2  # 12: CPU per asyncio wake-up / per trio.sleep wake-up
 MEMORY_WITHIN = 1.2
-GUEST_WITHIN_TRIO = 1.15  # 12: Trio's own work in a guest run / trio.run at most this
+GUEST_WITHIN_TRIO = 1.15  # 13: Trio's own work in a guest run / trio.run at most this
 
 
 class Check(TypedDict):

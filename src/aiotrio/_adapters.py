@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
 import trio
 
 from ._bridge import (
+    bridges_of,
     run_coroutine_on,
     start_asyncio_task,
     start_trio_call,
@@ -453,7 +454,7 @@ class _HeldTrioContext:
             # unless the loop has stopped serving (a hosted run ending): the
             # asyncio side cannot run again within this Trio run.
             self._cancel_user()
-            bridges = self._loop._trio.bridges
+            bridges = bridges_of(self._loop)
             bridges.set_when_detached(self._exit_requested)
             try:
                 with trio.CancelScope(shield=True):

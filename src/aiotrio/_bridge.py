@@ -26,8 +26,8 @@ from . import _guest
 from ._bridges import AsyncioWaiter, Bridges, TrioCallFuture
 from ._current import loop_for_trio_code, running_loop_for
 from ._eager_step import start_task_eagerly
-from ._misuse import refuse_asyncio_caller, refuse_asyncio_function, refuse_trio_function
 from ._loop import EventLoop
+from ._misuse import refuse_asyncio_caller, refuse_asyncio_function, refuse_trio_function
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
