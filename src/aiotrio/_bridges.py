@@ -288,8 +288,8 @@ class Bridges:
                     raise cancelled from None
                 return
             # `value` is bound unless the scope caught a cancel.
-            cancelled = future.scope.cancelled_caught or future.cancel_requested
-            future.settle(None if cancelled else outcome.Value(value))  # pyright: ignore[reportPossiblyUnboundVariable, reportArgumentType]
+            was_cancelled = future.scope.cancelled_caught or future.cancel_requested
+            future.settle(None if was_cancelled else outcome.Value(value))  # pyright: ignore[reportPossiblyUnboundVariable, reportArgumentType]
         finally:
             self._call_finished(future)
 
