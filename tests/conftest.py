@@ -6,6 +6,9 @@ import asyncio
 import gc
 import os
 import signal
+import subprocess
+import sys
+import textwrap
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -105,3 +108,35 @@ def _describe_fds(fds: set[int]) -> dict[int, str]:
         except OSError:
             described[fd] = "?"
     return described
+
+
+def run_and_interrupt(
+    code: str, *args: str, ready: str = "READY", timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    """Run `code` in a fresh interpreter; once it prints the line `ready`, send it SIGINT.
+
+    The child runs on the readiness backend under test, starts with Python's own
+    SIGINT handler (the session restores it, see above), and is killed if it has not
+    ended `timeout` seconds after the signal. stdout holds every line.
+    """
+    env = dict(os.environ, AIOTRIO_READINESS=READINESS, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    before = ""
+    try:
+        while (line := proc.stdout.readline()).strip() != ready:
+            assert line, (before, proc.stderr.read() if proc.stderr else "")
+            before += line
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=timeout)
+    except BaseException:
+        proc.kill()
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, before + line + out, err)

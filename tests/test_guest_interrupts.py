@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import textwrap
 
 import pytest
 
 from tests._guest_support import HOSTS, loop_factory, no_leaks
+from tests.conftest import run_and_interrupt
 
 __all__ = ["no_leaks"]
 
@@ -54,27 +51,6 @@ finally:
 """
 
 
-def _interrupt(program: str, host: str, mode: str) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(_PRELUDE + program), host, mode],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
-    )
-    assert proc.stdout is not None
-    try:
-        line = proc.stdout.readline()
-        assert line.strip() == "READY", (line, proc.stderr.read() if proc.stderr else "")
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-    except BaseException:
-        proc.kill()
-        proc.communicate()
-        raise
-    return subprocess.CompletedProcess(proc.args, proc.returncode, line + out, err)
-
-
 @pytest.mark.parametrize("mode", ["idle", "busy"])
 @pytest.mark.parametrize("program", [_RUNNER, _BY_HAND], ids=["asyncio.Runner", "by-hand"])
 @pytest.mark.parametrize("host", HOSTS)
@@ -82,7 +58,7 @@ def test_ctrl_c_ends_a_guest_hosting_program_as_without_aiotrio(
     host: str, program: str, mode: str
 ) -> None:
     loop_factory(host)  # skips where uvloop is missing
-    result = _interrupt(program, host, mode)
+    result = run_and_interrupt(_PRELUDE + program, host, mode)
     assert result.returncode == -signal.SIGINT, result
     assert result.stderr.rstrip().endswith("KeyboardInterrupt"), result.stderr
     assert "TRIO FINALLY" in result.stdout, result

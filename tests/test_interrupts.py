@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
-import textwrap
 from typing import Any
 
 import pytest
@@ -17,7 +15,7 @@ import trio.testing
 import aiotrio
 from aiotrio import _driver
 
-from .conftest import READINESS, run_in_mode
+from .conftest import run_and_interrupt, run_in_mode
 
 
 @pytest.mark.parametrize("exc_type", [KeyboardInterrupt, SystemExit])
@@ -92,29 +90,6 @@ def test_pending_bridge_calls_from_outside_fail_cleanly() -> None:
     assert set(outcomes[:-1]) == {"cancelled"}
 
 
-def _run_and_interrupt(code: str, *, ready: str = "READY") -> subprocess.CompletedProcess[str]:
-    """Run `code` in a fresh interpreter, send SIGINT once it prints `ready`."""
-    env = dict(os.environ, AIOTRIO_READINESS=READINESS, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert proc.stdout is not None
-    try:
-        line = proc.stdout.readline()
-        assert line.strip() == ready, (line, proc.stderr.read() if proc.stderr else "")
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=15)
-    except BaseException:
-        proc.kill()
-        proc.communicate()
-        raise
-    return subprocess.CompletedProcess(proc.args, proc.returncode, line + out, err)
-
-
 _OPEN_LOOP_IDLE = """
 import asyncio, aiotrio
 async def aio_part():
@@ -160,7 +135,7 @@ aiotrio.run(main)
     ids=["open_loop-idle", "open_loop-busy", "loop_factory", "trio-task-waiting"],
 )
 def test_ctrl_c_ends_the_program_with_keyboard_interrupt(program: str) -> None:
-    result = _run_and_interrupt(program)
+    result = run_and_interrupt(program)
     assert result.returncode in (-signal.SIGINT, 130, 1), result
     assert "KeyboardInterrupt" in result.stderr, result.stderr
     assert "ExceptionGroup" not in result.stderr, result.stderr
@@ -179,7 +154,7 @@ async def main():
 with asyncio.Runner(loop_factory=aiotrio.new_event_loop) as runner:
     runner.run(main())
 """
-    result = _run_and_interrupt(program)
+    result = run_and_interrupt(program)
     assert "main task cancelled" in result.stdout
     assert "KeyboardInterrupt" in result.stderr
 

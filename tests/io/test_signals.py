@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
-import textwrap
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +13,7 @@ import trio
 
 import aiotrio
 
-from ..conftest import READINESS
+from ..conftest import run_and_interrupt
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -270,33 +267,8 @@ def test_closed_loop_refuses_handlers() -> None:
 # -- whole programs: Ctrl-C still works --------------------------------------------------
 
 
-def _run_and_interrupt(code: str) -> subprocess.CompletedProcess[str]:
-    """Run `code`; once it prints READY, send it SIGINT (a Ctrl-C)."""
-    env = dict(os.environ, AIOTRIO_READINESS=READINESS, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert proc.stdout is not None
-    before = ""
-    try:
-        while (line := proc.stdout.readline()) != "READY\n":
-            assert line, (before, proc.stderr.read() if proc.stderr else "")
-            before += line
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
-    except BaseException:
-        proc.kill()
-        proc.communicate()
-        raise
-    return subprocess.CompletedProcess(proc.args, proc.returncode, before + line + out, err)
-
-
 def test_ctrl_c_still_interrupts_a_trio_program_using_signal_handlers() -> None:
-    result = _run_and_interrupt(
+    result = run_and_interrupt(
         """
         import asyncio, os, signal, trio, aiotrio
 
@@ -327,7 +299,7 @@ def test_ctrl_c_still_interrupts_a_trio_program_using_signal_handlers() -> None:
 
 def test_asyncio_program_handles_sigint_itself() -> None:
     """The usual asyncio graceful shutdown: a SIGINT handler that stops the program."""
-    result = _run_and_interrupt(
+    result = run_and_interrupt(
         """
         import asyncio, signal, aiotrio
 
