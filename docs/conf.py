@@ -53,7 +53,7 @@ nitpick_ignore_regex = [
     (
         "py:class",
         r"(aiotrio\.trio_asyncio\.)?"
-        r"(T|P|_Ts|LoopFactory|Any|TracebackType|Awaitable|Callable|AsyncIterator)",
+        r"(T|P|_Ts|LoopFactory|Any|TracebackType|Awaitable|Callable|AsyncIterator|AbstractEventLoop)",
     ),
     # The private wrapper classes aio_as_trio()/trio_as_aio() return: their
     # functions' docs say what the wrappers do.
