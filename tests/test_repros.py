@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import sys
 import textwrap
 from typing import Any
 from unittest import mock
@@ -356,18 +355,15 @@ def test_timers_follow_an_overridden_time_method() -> None:
     assert 0.02 <= elapsed < 10
 
 
-def test_stock_asyncio_agrees_on_patched_time_and_nan() -> None:
-    """The expectations above are stock asyncio's behaviour."""
+def test_stock_asyncio_agrees_on_patched_time() -> None:
+    """The patched-time expectation above is stock asyncio's behaviour.
+
+    (A NaN timer is not compared: stock asyncio runs it at once when callbacks are ready,
+    and otherwise fails computing its select() timeout, "cannot convert float NaN to
+    integer", depending on what else is scheduled; aiotrio always runs it at once.)
+    """
     with asyncio.Runner(loop_factory=asyncio.SelectorEventLoop) as runner:
         assert runner.run(_timer_due_by_patched_time()) == ["fired"]
-
-        async def nan_timer() -> None:
-            fired = asyncio.Event()
-            asyncio.get_running_loop().call_later(math.nan, fired.set)
-            await asyncio.wait_for(fired.wait(), 10)
-
-        if sys.version_info < (3, 14):  # 3.14's select timeout computation fails on NaN
-            runner.run(nan_timer())
 
 
 # -- a Trio call cancelled before it starts ------------------------------------------
