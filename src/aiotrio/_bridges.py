@@ -120,13 +120,10 @@ class TrioCallFuture(asyncio.Future[T]):
     """The asyncio side of a Trio task started by ``run_trio``.
 
     ``cancel()`` cancels the Trio task and returns True, but the future stays
-    pending until the Trio task has exited. It then ends cancelled, unless the
-    task raised an exception other than ``trio.Cancelled`` (which the future
-    then carries). A value the task returns after the request is dropped, as
-    asyncio drops the result of an awaited task that finished just as its
-    awaiter was cancelled: Trio cancels only at checkpoints, and a task that
-    meets none before returning would otherwise swallow the cancellation (a
-    ``while True: await run_trio(...)`` loop could then never be cancelled).
+    pending until the Trio task has exited; it then ends cancelled if the task
+    ended because of that request, or with the task's outcome otherwise (a
+    task that finishes anyway, shielded or before its next checkpoint, gives
+    its result, as an awaited asyncio task that catches the cancellation does).
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -288,7 +285,7 @@ class Bridges:
                     raise cancelled from None
                 return
             # `value` is bound unless the scope caught a cancel.
-            was_cancelled = future.scope.cancelled_caught or future.cancel_requested
+            was_cancelled = future.scope.cancelled_caught
             future.settle(None if was_cancelled else outcome.Value(value))  # pyright: ignore[reportPossiblyUnboundVariable, reportArgumentType]
         finally:
             self._call_finished(future)
