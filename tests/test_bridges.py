@@ -277,6 +277,73 @@ def test_asyncio_cancel_cancels_the_trio_task_and_resumes_after_it_exits(
     assert run_aio(main) == ["trio cancelled", "trio cleaned up", "asyncio resumed"]
 
 
+def test_a_cancel_that_a_finished_trio_call_absorbed_reaches_the_callers_next_await(
+    run_aio: Callable[..., Any],
+) -> None:
+    """A task looping on Trio calls that finish despite the cancel still ends.
+
+    The call's result stands (the caller gets it), and the request comes again
+    at the caller's next await: asyncio.run() and open_loop() cancel each task
+    once at shutdown, so an absorbed request would keep them waiting forever.
+    """
+
+    async def main() -> tuple[list[str], bool]:
+        events: list[str] = []
+        in_call = trio.Event()
+
+        async def finishes_anyway() -> str:
+            in_call.set()
+            with trio.CancelScope(shield=True):
+                await trio.testing.wait_all_tasks_blocked()  # the cancel comes meanwhile
+            return "result"
+
+        async def loops_on_trio_calls() -> None:
+            while True:
+                events.append(await aiotrio.run_trio(finishes_anyway))
+
+        task = asyncio.create_task(loops_on_trio_calls())
+        await aiotrio.run_trio(in_call.wait)
+        assert task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        return events, task.cancelled()
+
+    events, cancelled = run_aio(main)
+    assert cancelled
+    assert events == ["result"]  # the absorbed call's result was delivered
+
+
+def test_a_withdrawn_cancel_is_not_delivered_again(run_aio: Callable[..., Any]) -> None:
+    """A request the caller withdrew (uncancel(), as asyncio.timeout() does) stays withdrawn."""
+
+    async def main() -> tuple[str, int]:
+        task = asyncio.current_task()
+        assert task is not None
+        in_call = trio.Event()
+
+        async def finishes_anyway() -> str:
+            in_call.set()
+            with trio.CancelScope(shield=True):
+                await trio.testing.wait_all_tasks_blocked()
+            return "result"
+
+        async def cancel_when_in_call() -> None:
+            await aiotrio.run_trio(in_call.wait)
+            task.cancel()
+
+        canceller = asyncio.create_task(cancel_when_in_call())
+        result = await aiotrio.run_trio(finishes_anyway)
+        await canceller
+        task.uncancel()
+        for _ in range(3):  # these awaits must not see the withdrawn request
+            await asyncio.sleep(0)
+        return result, task.cancelling()
+
+    assert run_aio(main) == ("result", 0)
+
+
 def test_asyncio_timeout_around_run_trio(run_aio: Callable[..., Any]) -> None:
     async def main() -> tuple[bool, int]:
         task = asyncio.current_task()

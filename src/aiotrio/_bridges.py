@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import outcome
 import trio
 
+from ._asyncio_internals import awaited_future
 from ._loop_var import current_loop_var
 
 if TYPE_CHECKING:
@@ -124,10 +125,21 @@ class TrioCallFuture(asyncio.Future[T]):
     ended because of that request, or with the task's outcome otherwise (a
     task that finishes anyway, shielded or before its next checkpoint, gives
     its result, as an awaited asyncio task that catches the cancellation does).
+
+    The request is not lost then: the asyncio task that started the call gets
+    the result, and the same request again at its next ``await`` (as Trio keeps
+    a cancellation pending until a checkpoint delivers it), unless that task
+    withdrew it meanwhile (``uncancel()``, as ``asyncio.timeout()`` does) or
+    finished. Otherwise a task looping on Trio calls that finish before their
+    next checkpoint could absorb every cancellation, and the shutdown of
+    ``asyncio.run()`` or ``open_loop()``, which cancels each task once, would
+    wait for it forever.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(loop=loop)
+        #: The asyncio task that started the call (None outside a task).
+        self.caller: asyncio.Task[Any] | None = asyncio.current_task(loop)
         self.scope: trio.CancelScope = trio.CancelScope()
         #: The Trio task running the call, once it has started.
         self.trio_task: trio.lowlevel.Task | None = None
@@ -153,10 +165,30 @@ class TrioCallFuture(asyncio.Future[T]):
             return
         if result is None:
             super().cancel(msg=self._cancel_message)
-        elif isinstance(result, outcome.Error):
+            return
+        if isinstance(result, outcome.Error):
             self.set_exception(result.error)
         else:
             self.set_result(result.unwrap())
+        if self.cancel_requested and self.caller is not None:
+            self.add_done_callback(self._cancel_caller_again)
+
+    def _cancel_caller_again(self, _: object) -> None:
+        """The caller got the outcome of a call it asked to cancel: cancel it
+        again, at its next await, unless it has withdrawn the request or finished."""
+        caller = self.caller
+        if caller is None or caller.done() or not caller.cancelling():
+            self.caller = None
+            return
+        waiting_on = awaited_future(caller)
+        if waiting_on is not None and waiting_on.done():
+            # The caller has not resumed yet (its wake-up is queued, maybe
+            # behind a future chained to this one): look again after it.
+            self.get_loop().call_soon(self._cancel_caller_again, None)
+            return
+        self.caller = None
+        caller.uncancel()  # the same request, not a new one
+        caller.cancel(self._cancel_message)
 
 
 def _split_cancelled(
