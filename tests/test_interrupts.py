@@ -207,3 +207,60 @@ def test_interrupt_in_the_drivers_own_steps_still_ends_the_block(
         trio.run(main)
     assert interrupted
     assert unwound == ["cancelled at shutdown"]
+
+
+_INTERRUPTED_BEFORE_THE_CALLBACK = """
+import asyncio, sys, trio, aiotrio
+from asyncio import events
+record = []
+
+def interrupt_before_callback_of(task):
+    # As Trio's SIGINT handler does when the signal lands on the first
+    # instructions of asyncio's Handle._run: the handle is out of the ready
+    # queue, its callback (the task's wake-up) not called yet.
+    def tracer(frame, event, arg):
+        if event == "call" and frame.f_code is events.Handle._run.__code__:
+            if getattr(frame.f_locals["self"]._callback, "__self__", None) is task:
+                sys.settrace(None)
+                raise KeyboardInterrupt
+    sys.settrace(tracer)
+
+async def aio_part():
+    future = asyncio.get_running_loop().create_future()
+    async def waiter():
+        try:
+            await future
+        except asyncio.CancelledError:
+            record.append("waiter cancelled")  # by the shutdown the interrupt began
+            raise
+    task = asyncio.ensure_future(waiter())
+    await asyncio.sleep(0)
+    interrupt_before_callback_of(task)
+    future.set_result(None)  # queues the task's wake-up
+    await task
+
+try:
+    aiotrio.run(aiotrio.run_asyncio, aio_part)
+except KeyboardInterrupt:
+    record.append("KeyboardInterrupt")
+print(record)
+"""
+
+
+def test_interrupt_before_a_callback_runs_does_not_lose_it() -> None:
+    """A KeyboardInterrupt landing in Handle._run before its callback: the callback still runs.
+
+    Lost, it was a task that never resumed, and a shutdown that waited for it forever
+    (the Ctrl-C-among-bridge-calls hangs that remained).
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", _INTERRUPTED_BEFORE_THE_CALLBACK],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    # The wake-up ran, after the shutdown had cancelled the task (so the task
+    # sees CancelledError, as asyncio gives a ready task cancelled before it runs).
+    assert result.stdout.strip() == "['waiter cancelled', 'KeyboardInterrupt']", result
+    assert "destroyed" not in result.stderr, result.stderr

@@ -15,6 +15,7 @@ versions after import.
 from __future__ import annotations
 
 import asyncio
+import dis
 import sys
 from asyncio import base_events, coroutines, events, tasks, unix_events
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     import collections
     import contextvars
     import selectors
+    import types
     from collections.abc import Callable
 
 
@@ -52,6 +54,8 @@ PRIVATE_NAMES: tuple[PrivateName, ...] = (
     # The future a task's step is parked on (the task tree's await edges).
     PrivateName("asyncio.tasks.Task", "_fut_waiter"),
     PrivateName("asyncio.base_events", "_format_handle"),
+    # Its bytecode is read to tell whether a KeyboardInterrupt came before the callback.
+    PrivateName(_HANDLE, "_run"),
     PrivateName("asyncio.base_events", "_MIN_SCHEDULED_TIMER_HANDLES"),
     PrivateName("asyncio.base_events", "_MIN_CANCELLED_TIMER_HANDLES_FRACTION"),
     PrivateName("asyncio.unix_events", "_UnixSubprocessTransport"),
@@ -150,6 +154,40 @@ def is_coroutine_function(fn: object) -> bool:
 def awaited_future(task: asyncio.Task[Any]) -> asyncio.Future[Any] | None:
     """The future `task` is parked on (``Task._fut_waiter``), or None."""
     return cast("asyncio.Future[Any] | None", getattr(task, "_fut_waiter", None))
+
+
+def _first_call_offset(code: types.CodeType) -> int:
+    """The bytecode offset of the first call instruction in `code`."""
+    for instruction in dis.get_instructions(code):
+        if instruction.opname.startswith("CALL"):
+            return instruction.offset
+    raise AssertionError(f"no call in {code.co_qualname}")  # pragma: no cover
+
+
+_HANDLE_RUN = events.Handle._run.__code__  # pyright: ignore[reportPrivateUsage]
+# Handle._run calls its callback at its first call instruction.
+_HANDLE_RUN_CALLS_AT = _first_call_offset(_HANDLE_RUN)
+
+
+def handle_not_started(exc: BaseException) -> asyncio.Handle | None:
+    """The handle whose ``_run`` `exc` interrupted before it called the callback.
+
+    A KeyboardInterrupt from Trio's SIGINT handler can land in any frame that
+    is not KI-protected, including the first instructions of asyncio's own
+    ``Handle._run``: the handle is then out of the ready queue and its
+    callback never ran (a task's wake-up lost: that task never resumes). The
+    traceback tells: its innermost ``Handle._run`` entry stopped before the
+    call (deeper entries are then the signal handler's own frames).
+    """
+    tb = exc.__traceback__
+    innermost = None
+    while tb is not None:  # deeper entries may be the signal handler's frames
+        if tb.tb_frame.f_code is _HANDLE_RUN:
+            innermost = tb
+        tb = tb.tb_next
+    if innermost is None or innermost.tb_lasti >= _HANDLE_RUN_CALLS_AT:
+        return None
+    return cast("asyncio.Handle", innermost.tb_frame.f_locals["self"])
 
 
 def format_handle(handle: object) -> str:

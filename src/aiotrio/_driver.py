@@ -15,6 +15,7 @@ from ._asyncio_internals import (
     MIN_CANCELLED_TIMER_HANDLES_FRACTION,
     MIN_SCHEDULED_TIMER_HANDLES,
     format_handle,
+    handle_not_started,
     slow_callback_logger,
 )
 from ._trio_view import current_view
@@ -381,6 +382,9 @@ class Driver:
                     look_at = now + latency
                     budget_end = look_at if look_at < batch_end else batch_end
         except BaseException as exc:
+            lost = handle_not_started(exc)
+            if lost is not None:
+                loop._ready.appendleft(lost)  # it runs first, as it would have
             if self._on_fatal is None:
                 raise
             self._on_fatal(exc)
