@@ -69,6 +69,18 @@ _MIN_CANCELLED_FRACTION = MIN_CANCELLED_TIMER_HANDLES_FRACTION
 _SPINS_BEFORE_PARKING = 2
 
 
+# Ctrl-C inside Trio: Trio's SIGINT handler raises KeyboardInterrupt in
+# whatever frame runs, unless that frame (or the nearest marked one around it)
+# is KI-protected; then Trio delivers it to its main task at a checkpoint. The
+# driver's own steps are protected: an interrupt there would end the driver
+# and leave the loop's shutdown waiting for asyncio work nobody runs. The
+# asyncio code a batch runs is not, as any Trio task's code: it gets the
+# KeyboardInterrupt where it runs (a busy callback included), and the batch
+# hands it to `on_fatal`.
+_driver_step = trio.lowlevel.enable_ki_protection
+_asyncio_work = trio.lowlevel.disable_ki_protection
+
+
 #: The largest ``trio_latency`` accepted: beyond it Trio code would stall visibly.
 MAX_TRIO_LATENCY = 0.1
 
@@ -222,6 +234,7 @@ class Driver:
         now = self._loop._trio.now()
         return now + (when - self._loop.time())
 
+    @_driver_step
     async def run(
         self,
         *,
@@ -240,6 +253,7 @@ class Driver:
         finally:
             self._running = False
 
+    @_driver_step
     async def _serve_until_stopped(self) -> None:
         on_fatal = self._on_fatal
         while True:
@@ -262,6 +276,7 @@ class Driver:
                     raise
                 on_fatal(exc)
 
+    @_driver_step
     async def _serve(self, scope: trio.CancelScope) -> None:
         view = self._view
         assert view is not None
@@ -292,6 +307,7 @@ class Driver:
                     continue
             await trio.lowlevel.checkpoint()
 
+    @_driver_step
     async def _park(self, scope: trio.CancelScope) -> None:
         loop = self._loop
         scheduled = loop._scheduled
@@ -306,6 +322,7 @@ class Driver:
             side.mark_awake()
             self._trio_pending = False
 
+    @_asyncio_work
     def _batch(self, view: TrioView) -> BatchEnd:
         loop = self._loop
         context = self._context

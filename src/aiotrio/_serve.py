@@ -55,6 +55,7 @@ class Mode(enum.Enum):
         return self is Mode.HOSTED
 
 
+@trio.lowlevel.enable_ki_protection  # as the driver's own steps (see aiotrio._driver)
 async def serve(
     loop: EventLoop,
     mode: Mode,

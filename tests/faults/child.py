@@ -149,6 +149,10 @@ def run_child(
             proc.wait(timeout=max(deadline - time.monotonic(), 0.01))
         except subprocess.TimeoutExpired:
             hung = True
+            if os.environ.get("FAULTS_DUMP_ON_HANG"):
+                # scenario.py prints its Trio and asyncio tasks on SIGUSR2.
+                os.kill(proc.pid, signal.SIGUSR2)
+                time.sleep(1)
     finally:
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):

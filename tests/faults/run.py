@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
                     "seed": run_seed,
                     "problem": problem,
                     "repro": repro,
-                    "stderr": result.stderr[-1500:],
+                    "stderr": result.stderr[-6000:],
                 }
             )
             print(
