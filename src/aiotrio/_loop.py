@@ -9,6 +9,8 @@ import threading
 from heapq import heappush
 from typing import TYPE_CHECKING, Any, TypeVarTuple, Unpack
 
+import trio
+
 from . import _serve
 from ._asyncio_internals import (
     SelectorLoopInternals,
@@ -23,8 +25,6 @@ from ._trio_side import EAGER_STEP, PARKED, TrioSide
 if TYPE_CHECKING:
     import contextvars
     from collections.abc import Callable, Generator
-
-    import trio
 
 _Ts = TypeVarTuple("_Ts")
 
@@ -42,6 +42,18 @@ def _checked_deadline(when: Any) -> Any:
             f"call_at() needs a deadline in loop.time() seconds, a number, not {when!r}"
         )
     return when
+
+
+# Ctrl-C inside Trio: Trio's SIGINT handler raises KeyboardInterrupt in
+# whatever frame runs unless it is KI-protected (see aiotrio._driver).
+# Scheduling is protected: asyncio's C tasks and futures call ``loop.call_soon`` to
+# schedule a task's next step or a future's callbacks, and an interrupt
+# landing there would lose that step (the task never resumes, the loop's
+# shutdown waits for it forever). Protected, the interrupt goes to Trio's
+# main task instead. On 3.11 this covers the first step of a bridged task,
+# which call_soon runs at once (`aiotrio._eager_step`): that step's code gets
+# the interrupt at its next Trio checkpoint.
+_scheduling = trio.lowlevel.enable_ki_protection
 
 
 class EventLoop(SelectorLoopInternals):
@@ -113,6 +125,7 @@ class EventLoop(SelectorLoopInternals):
         """The loop's clock: Trio's clock inside open_loop(), time.monotonic() hosted."""
         return self._trio.now()
 
+    @_scheduling
     def call_soon(  # adapted from CPython's BaseEventLoop.call_soon (3.11-3.15)
         self,
         callback: Callable[[Unpack[_Ts]], object],
@@ -133,6 +146,7 @@ class EventLoop(SelectorLoopInternals):
             self._intercept_scheduled(handle)
         return handle  # type: ignore[no-any-return]
 
+    @_scheduling
     def call_at(  # adapted from CPython's BaseEventLoop.call_at (3.11-3.15)
         self,
         when: float,

@@ -103,6 +103,13 @@ def _dump_state(signum: int, frame: Any) -> None:
         for nursery in task.child_nurseries:
             stack.extend((child, depth + 1) for child in nursery.child_tasks)
     for loop in _LOOPS:
+        driver = loop._trio.driver if hasattr(loop, "_trio") else None
+        if driver is not None:
+            print(
+                f"  driver running={driver.is_running} exit_requested={driver.exit_requested}"
+                f" ready={len(loop._ready)} closed={loop.is_closed()}",
+                file=sys.stderr,
+            )
         for task in asyncio.all_tasks(loop):
             coro = task.get_coro()
             where = []
@@ -119,6 +126,19 @@ def _dump_state(signum: int, frame: Any) -> None:
 
 
 _LOOPS: list[Any] = []
+
+
+def _trace_sigint() -> None:
+    """Print where each SIGINT lands, then let the handler in place act (debugging a hang)."""
+    inner = signal.getsignal(signal.SIGINT)
+
+    def tracing(signum: int, frame: Any) -> None:
+        print("SIGINT landed at:", file=sys.stderr)
+        traceback.print_stack(frame, limit=12, file=sys.stderr)
+        if callable(inner):
+            inner(signum, frame)
+
+    signal.signal(signal.SIGINT, tracing)
 
 
 signal.signal(signal.SIGUSR2, _dump_state)
@@ -220,6 +240,8 @@ def sigint(load: str, twice: bool) -> None:
         _LOOPS.append(asyncio.get_running_loop())
         work = asyncio.ensure_future(LOADS[load]())
         await asyncio.sleep(0.01)
+        if os.environ.get("FAULTS_DUMP_ON_HANG") and MODE != "stock":
+            _trace_sigint()
         say("READY")
         try:
             await work
