@@ -439,6 +439,32 @@ async def _start_background_trio_sleep() -> asyncio.Future[None]:
     return future
 
 
+def test_trio_call_waiting_on_asyncio_when_a_hosted_run_stops_ends() -> None:
+    """The run's end cancels a Trio call parked in run_asyncio, and releases it.
+
+    The cancel comes first (its wait is asked to go on until the asyncio task
+    ends), then the release; the call must not wait again for a task that
+    this run will no longer step.
+    """
+    loop = aiotrio.new_event_loop()
+    try:
+        future = loop.run_until_complete(_start_trio_call_waiting_on_asyncio())
+        assert not future.done()
+        loop.run_until_complete(asyncio.sleep(0))
+        assert future.cancelled()
+    finally:
+        loop.close()
+
+
+async def _start_trio_call_waiting_on_asyncio() -> asyncio.Future[None]:
+    async def waits_on_asyncio() -> None:
+        await aiotrio.run_asyncio(asyncio.sleep, 3600)
+
+    future = asyncio.ensure_future(aiotrio.run_trio(waits_on_asyncio))
+    await aiotrio.run_trio(trio.testing.wait_all_tasks_blocked)  # it waits on asyncio
+    return future
+
+
 def test_trio_as_aio_future_cancel_before_start(run_aio: Callable[..., Any]) -> None:
     async def main() -> bool:
         started = []

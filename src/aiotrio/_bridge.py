@@ -82,7 +82,8 @@ async def wait_asyncio_future(
                     await trio.lowlevel.wait_task_rescheduled(waiter.abort)
     finally:
         bridges.discard_waiter(waiter)
-    if future.cancelled() and waiter.cancel_exc is not None:
+    if waiter.cancel_exc is not None and (future.cancelled() or not future.done()):
+        # Not done: the loop stopped serving before the future could end.
         raise waiter.cancel_exc  # trio.Cancelled (or KeyboardInterrupt)
     return future.result()
 

@@ -58,7 +58,7 @@ class AsyncioWaiter:
     parked forever (`release`).
     """
 
-    __slots__ = ("_blocked", "_on_cancel", "cancel_exc", "future", "task")
+    __slots__ = ("_blocked", "_on_cancel", "_released", "cancel_exc", "future", "task")
 
     def __init__(
         self,
@@ -71,6 +71,7 @@ class AsyncioWaiter:
         self._on_cancel: Callable[[], object] | None = on_cancel
         # Whether the task is parked in wait_task_rescheduled on our behalf.
         self._blocked = True
+        self._released = False
         #: The cancel request's exception (Cancelled or KeyboardInterrupt).
         self.cancel_exc: BaseException | None = None
 
@@ -88,8 +89,12 @@ class AsyncioWaiter:
         return self._on_cancel is None
 
     def block_again(self) -> bool:
-        """Before waiting again: whether there is still something to wait for."""
-        if self.future.done():
+        """Before waiting again: whether there is still something to wait for.
+
+        Not once the loop has released its waiters (it stopped serving between
+        the cancel request and now): nothing would wake the task.
+        """
+        if self.future.done() or self._released:
             return False
         self._blocked = True
         return True
@@ -100,6 +105,7 @@ class AsyncioWaiter:
 
     def release(self) -> None:
         """The loop stopped serving before the future was done."""
+        self._released = True
         if self.cancel_exc is not None:
             self._wake(outcome.Error(self.cancel_exc))
         else:
