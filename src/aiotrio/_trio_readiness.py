@@ -2,12 +2,16 @@
 
 Every registered fd gets one watcher task per direction for as long as it is
 registered (not one per event). A watcher waits with
-``trio.lowlevel.wait_readable``/``wait_writable``, reports the fd ready, wakes
-the driver, then stays parked until the driver has harvested the report with
-``select(0)`` and run the callbacks: that hand-shake gives asyncio's
-level-triggered semantics without spinning. This is what a platform without a
-pollable selector (Windows) needs; on Unix it is the reference the fast path is
-tested against.
+``trio.lowlevel.wait_readable``/``wait_writable`` and reports the fd ready.
+While the driver is parked, the watcher Trio woke runs the driver's batch
+itself (`Driver.batch_while_parked`: the batch is synchronous), then waits
+again: one Trio task step per event, as the selector backend's parked driver
+pays. While the driver is busy, the watcher leaves the report for the
+driver's next ``select(0)`` and stays parked until that harvest has run the
+callbacks. Either way a watcher waits again only after the callbacks of its
+report ran: asyncio's level-triggered semantics without spinning. This is what
+a platform without a pollable selector (Windows) needs; on Unix it is the
+reference the fast path is tested against.
 """
 
 from __future__ import annotations
@@ -24,7 +28,13 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
+    from typing import TypeAlias
+
+    import outcome
+
+    #: `Driver.batch_while_parked` (see `Readiness.offer_batches`).
+    BatchRunner: TypeAlias = Callable[[], outcome.Outcome[None] | None]
 
 EVENT_READ = selectors.EVENT_READ
 EVENT_WRITE = selectors.EVENT_WRITE
@@ -116,6 +126,7 @@ class TrioWaitSelector(selectors.BaseSelector):
         self._parked: dict[tuple[int, int], trio.lowlevel.Task] = {}
         self._nursery: trio.Nursery | None = None
         self._waiting_driver: trio.lowlevel.Task | None = None
+        self._run_batch: BatchRunner | None = None
 
     # -- selectors.BaseSelector -------------------------------------------------
 
@@ -256,6 +267,19 @@ class TrioWaitSelector(selectors.BaseSelector):
             self._waiting_driver = None
             trio.lowlevel.reschedule(driver)
 
+    def _run_parked_batch(self, run_batch: BatchRunner, driver: trio.lowlevel.Task) -> None:
+        """Run the parked driver's batch here; wake the driver if it asks to."""
+        result = run_batch()
+        if result is None:
+            return
+        if self._waiting_driver is driver:
+            self._waiting_driver = None
+            trio.lowlevel.reschedule(driver, result)
+        else:
+            # The driver's wait was cancelled during the batch: raise an
+            # exception from the batch here rather than lose it.
+            result.unwrap()
+
     async def _watch(self, fd: int, direction: int, scope: trio.CancelScope) -> None:
         wait_ready = (
             trio.lowlevel.wait_readable if direction == EVENT_READ else trio.lowlevel.wait_writable
@@ -281,7 +305,21 @@ class TrioWaitSelector(selectors.BaseSelector):
                     return
                 if scope.cancel_called:
                     return
-                self._report(fd, direction)
+                driver = self._waiting_driver
+                run_batch = self._run_batch
+                if driver is not None and run_batch is not None:
+                    reported = self._reported
+                    reported[fd] = reported.get(fd, 0) | direction
+                    self._run_parked_batch(run_batch, driver)
+                    if scope.cancel_called:
+                        return  # unregistered by a callback of the batch
+                    reported = self._reported
+                    if not reported.get(fd, 0) & direction:
+                        continue  # harvested and handled: wait for the next event
+                    # The batch stopped before its select(0) (a time budget
+                    # ran out): the driver, awake now, harvests the report.
+                else:
+                    self._report(fd, direction)
                 self._parked[slot] = me
                 await trio.lowlevel.wait_task_rescheduled(abort)
 
@@ -302,3 +340,7 @@ class TrioWaitReadiness:
 
     async def wait(self) -> None:
         await self.selector.wait()
+
+    def offer_batches(self, run_batch: BatchRunner) -> bool:
+        self.selector._run_batch = run_batch
+        return True
