@@ -162,9 +162,7 @@ class Driver:
         self._loop_attributes: dict[str, Any] = vars(loop)
         self._loop = loop
         self._readiness = readiness
-        # Whether the backend's watchers run batches while we are parked: then
-        # I/O reaches a parked driver as cheaply as a spinning one.
-        self._io_runs_batches = readiness.offer_batches(self.batch_while_parked)
+        readiness.offer_batches(self.batch_while_parked)
         self._context = AsyncioContext(
             loop, loop._asyncgen_firstiter_hook, loop._asyncgen_finalizer_hook
         )
@@ -302,9 +300,7 @@ class Driver:
             if end is not BatchEnd.BUSY:
                 # Nothing to do for now.
                 runnable = view.runnable()
-                if end is BatchEnd.DRAINED and (
-                    runnable or (self._saw_io and not self._io_runs_batches)
-                ):
+                if end is BatchEnd.DRAINED and (runnable or self._saw_io):
                     # Work may follow at once: Trio tasks this batch woke or
                     # started hand us their next call within a batch or two,
                     # and I/O begets I/O (a reply to what we just sent).
@@ -340,7 +336,7 @@ class Driver:
             self._trio_pending = False
 
     @_driver_step
-    def batch_while_parked(self) -> outcome.Outcome[None] | None:
+    def batch_while_parked(self) -> outcome.Outcome[None] | bool:
         """Run one batch in the calling Trio task while the driver is parked.
 
         For a readiness backend whose waits run in Trio tasks of their own
@@ -349,11 +345,14 @@ class Driver:
         back. Call it only while the driver is parked in ``readiness.wait()``
         (`_park`), from a task other than the driver.
 
-        Returns None when the driver stays parked (its park deadline then
-        follows the timers the batch added); otherwise the outcome to
-        reschedule the driver's wait with: an error the batch raised (the
-        driver raises it), or a value when work remains or the loop stopped
-        (the driver continues or ends as after a batch of its own).
+        When the driver stays parked (its park deadline then follows the
+        timers the batch added), returns whether more work may follow at once
+        (the batch handled I/O or woke Trio tasks): where the driver would
+        spin (`_SPINS_BEFORE_PARKING`), the caller may take checkpoints and
+        call again. Otherwise returns the outcome to reschedule the driver's
+        wait with: an error the batch raised (the driver raises it), or a
+        value when work remains or the loop stopped (the driver continues or
+        ends as after a batch of its own).
         """
         view = self._view
         assert view is not None
@@ -371,7 +370,7 @@ class Driver:
                 if scope.deadline != deadline:
                     scope.deadline = deadline
             side.mark_parked()
-            return None
+            return end is BatchEnd.DRAINED and (self._saw_io or view.runnable() > 0)
         self._parked_end = end
         return outcome.Value(None)
 

@@ -44,9 +44,8 @@ class Readiness(Protocol):
       `Driver.batch_while_parked`: a backend whose waits run in Trio tasks of
       their own may call it from such a task while the driver is parked in
       `wait`, and must then reschedule the driver with the outcome it returns
-      (if any). It returns whether the backend will: then the driver parks
-      right after I/O instead of spinning for more. A backend that has the
-      driver wait itself ignores it and returns False.
+      (if it returns one). A backend that has the driver wait itself ignores
+      it.
     """
 
     name: str
@@ -60,7 +59,7 @@ class Readiness(Protocol):
 
     async def wait(self) -> None: ...
 
-    def offer_batches(self, run_batch: BatchRunner) -> bool: ...
+    def offer_batches(self, run_batch: BatchRunner) -> None: ...
 
 
 def _pollable_selector() -> selectors.BaseSelector | None:
@@ -96,8 +95,8 @@ class SelectorReadiness:
     async def wait(self) -> None:
         await trio.lowlevel.wait_readable(self._fd)
 
-    def offer_batches(self, run_batch: BatchRunner) -> bool:
-        return False  # the driver waits itself: one task step per wake-up already
+    def offer_batches(self, run_batch: BatchRunner) -> None:
+        pass  # the driver waits itself: one task step per wake-up already
 
 
 def make_readiness(name: str | None = None) -> Readiness:
