@@ -105,6 +105,7 @@ class _HotFds:
         self._poller = select.poll() if hasattr(select, "poll") else None
 
     def add(self, fd: int, events: int) -> None:
+        """Poll `fd` for `events` (its registered events) from now on."""
         if self.events.get(fd) == events:
             return
         self.events[fd] = events
@@ -263,8 +264,6 @@ class TrioWaitSelector(selectors.BaseSelector):
             for fd in reported:
                 key = keys.get(fd)
                 if key is not None:
-                    if fd not in hot.events and len(hot.events) >= _HOT_MAX:
-                        self._hand_back(next(iter(hot.events)))
                     hot.add(fd, key.events)
         ready: list[tuple[selectors.SelectorKey, int]] = []
         found, closed = hot.poll()
@@ -276,6 +275,8 @@ class TrioWaitSelector(selectors.BaseSelector):
             # Closed while registered: reported this once; its watchers meet
             # the error (or the fd number's next owner).
             self._hand_back(fd)
+        while len(hot.events) > _HOT_MAX:
+            self._hand_back(next(iter(hot.events)))  # the oldest
         return ready
 
     def close(self) -> None:

@@ -256,7 +256,7 @@ def test_no_watcher_task_outlives_its_registration() -> None:
                     loop.add_reader(a, on_readable, a)
                     loop.add_writer(b, lambda: None)
                 registered = len(_watchers())  # started at once, one per fd and direction
-                for a, b in pairs:
+                for _, b in pairs:
                     loop.remove_writer(b)  # b is always writable: keep the loop idle
                     b.send(b"x")
                 with trio.fail_after(20):
