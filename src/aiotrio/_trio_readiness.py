@@ -389,6 +389,7 @@ class TrioWaitSelector(selectors.BaseSelector):
             result.unwrap()
         return False
 
+    @trio.lowlevel.enable_ki_protection  # a driver step now (see _driver._driver_step)
     async def _serve_parked(self, run_batch: BatchRunner, driver: trio.lowlevel.Task) -> None:
         """Run batches for the parked driver, spinning as the driver would.
 
@@ -418,6 +419,7 @@ class TrioWaitSelector(selectors.BaseSelector):
             if not self._spinning and self._waiting_driver is not None:
                 self._hand_back_all()
 
+    @trio.lowlevel.enable_ki_protection  # its bookkeeping must not be cut short
     async def _watch(self, fd: int, direction: int, scope: trio.CancelScope) -> None:
         wait_ready = (
             trio.lowlevel.wait_readable if direction == EVENT_READ else trio.lowlevel.wait_writable
