@@ -8,6 +8,7 @@ from heapq import heapify, heappop
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
+import outcome
 import trio
 
 from ._asyncio_context import AsyncioContext
@@ -161,6 +162,7 @@ class Driver:
         self._loop_attributes: dict[str, Any] = vars(loop)
         self._loop = loop
         self._readiness = readiness
+        readiness.offer_batches(self.batch_while_parked)
         self._context = AsyncioContext(
             loop, loop._asyncgen_firstiter_hook, loop._asyncgen_finalizer_hook
         )
@@ -181,6 +183,9 @@ class Driver:
         self._woke_trio = False
         # The current batch handled I/O events.
         self._saw_io = False
+        # How the last batch run for the parked driver (`batch_while_parked`)
+        # ended, when it had to wake the driver; None otherwise.
+        self._parked_end: BatchEnd | None = None
         #: Statistics for tests and benchmarks: batches run, and how many of
         #: them ended early because Trio had work (a look or a deadline).
         self.batches = 0
@@ -243,6 +248,7 @@ class Driver:
     ) -> None:
         """Serve the loop until it stops (see the class contract)."""
         self._exit_requested = False
+        self._parked_end = None
         self._view = current_view()
         self._trio_pending = False
         self._returns_on_stop = returns_on_stop
@@ -304,7 +310,14 @@ class Driver:
                     spins -= 1
                 else:
                     await self._park(scope)
-                    continue
+                    parked_end, self._parked_end = self._parked_end, None
+                    if parked_end is BatchEnd.STOPPED:
+                        return
+                    if parked_end is None or not self._woke_trio:
+                        continue
+                    # A batch run for us wants Trio's woken tasks to run
+                    # first: as after a batch of our own (above).
+                    self._woke_trio = False
             await trio.lowlevel.checkpoint()
 
     @_driver_step
@@ -321,6 +334,45 @@ class Driver:
         finally:
             side.mark_awake()
             self._trio_pending = False
+
+    @_driver_step
+    def batch_while_parked(self) -> outcome.Outcome[None] | bool:
+        """Run one batch in the calling Trio task while the driver is parked.
+
+        For a readiness backend whose waits run in Trio tasks of their own
+        (``"trio"``): the task Trio wakes for an fd runs the batch at once, so
+        an event costs one Trio task step, not a hand-off to the driver and
+        back. Call it only while the driver is parked in ``readiness.wait()``
+        (`_park`), from a task other than the driver.
+
+        When the driver stays parked (its park deadline then follows the
+        timers the batch added), returns whether more work may follow at once
+        (the batch handled I/O or woke Trio tasks): where the driver would
+        spin (`_SPINS_BEFORE_PARKING`), the caller may take checkpoints and
+        call again. Otherwise returns the outcome to reschedule the driver's
+        wait with: an error the batch raised (the driver raises it), or a
+        value when work remains or the loop stopped (the driver continues or
+        ends as after a batch of its own).
+        """
+        view = self._view
+        assert view is not None
+        side = self._loop._trio
+        side.mark_awake()  # callbacks need not wake the driver: they run now
+        try:
+            end = self._batch(view)
+        except BaseException as exc:
+            return outcome.Error(exc)
+        if end is BatchEnd.DRAINED or end is BatchEnd.IDLE:
+            scope = self._park_scope
+            if scope is not None:
+                scheduled = self._loop._scheduled
+                deadline = self._trio_deadline(scheduled[0]._when) if scheduled else math.inf
+                if scope.deadline != deadline:
+                    scope.deadline = deadline
+            side.mark_parked()
+            return end is BatchEnd.DRAINED and (self._saw_io or view.runnable() > 0)
+        self._parked_end = end
+        return outcome.Value(None)
 
     @_asyncio_work
     def _batch(self, view: TrioView) -> BatchEnd:

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import os
 import selectors
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import trio
 
 from ._trio_readiness import TrioWaitReadiness
+
+if TYPE_CHECKING:
+    from ._trio_readiness import BatchRunner
 
 READINESS_ENV = "AIOTRIO_READINESS"
 
@@ -37,6 +40,12 @@ class Readiness(Protocol):
     - `wait` is awaited by the driver task when it has nothing to do; it
       returns once a ``select(0)`` may report something (it may also return
       early), and it is cancellable.
+    - `offer_batches` is called once by the driver with its
+      `Driver.batch_while_parked`: a backend whose waits run in Trio tasks of
+      their own may call it from such a task while the driver is parked in
+      `wait`, and must then reschedule the driver with the outcome it returns
+      (if it returns one). A backend that has the driver wait itself ignores
+      it.
     """
 
     name: str
@@ -49,6 +58,8 @@ class Readiness(Protocol):
     def detach(self) -> None: ...
 
     async def wait(self) -> None: ...
+
+    def offer_batches(self, run_batch: BatchRunner) -> None: ...
 
 
 def _pollable_selector() -> selectors.BaseSelector | None:
@@ -83,6 +94,9 @@ class SelectorReadiness:
 
     async def wait(self) -> None:
         await trio.lowlevel.wait_readable(self._fd)
+
+    def offer_batches(self, run_batch: BatchRunner) -> None:
+        pass  # the driver waits itself: one task step per wake-up already
 
 
 def make_readiness(name: str | None = None) -> Readiness:

@@ -2,12 +2,16 @@
 
 Every registered fd gets one watcher task per direction for as long as it is
 registered (not one per event). A watcher waits with
-``trio.lowlevel.wait_readable``/``wait_writable``, reports the fd ready, wakes
-the driver, then stays parked until the driver has harvested the report with
-``select(0)`` and run the callbacks: that hand-shake gives asyncio's
-level-triggered semantics without spinning. This is what a platform without a
-pollable selector (Windows) needs; on Unix it is the reference the fast path is
-tested against.
+``trio.lowlevel.wait_readable``/``wait_writable`` and reports the fd ready.
+While the driver is parked, the watcher Trio woke runs the driver's batch
+itself (`Driver.batch_while_parked`: the batch is synchronous), then waits
+again: one Trio task step per event, as the selector backend's parked driver
+pays. While the driver is busy, the watcher leaves the report for the
+driver's next ``select(0)`` and stays parked until that harvest has run the
+callbacks. Either way a watcher waits again only after the callbacks of its
+report ran: asyncio's level-triggered semantics without spinning. This is what
+a platform without a pollable selector (Windows) needs; on Unix it is the
+reference the fast path is tested against.
 """
 
 from __future__ import annotations
@@ -24,7 +28,13 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
+    from typing import TypeAlias
+
+    import outcome
+
+    #: `Driver.batch_while_parked` (see `Readiness.offer_batches`).
+    BatchRunner: TypeAlias = Callable[[], outcome.Outcome[None] | bool]
 
 EVENT_READ = selectors.EVENT_READ
 EVENT_WRITE = selectors.EVENT_WRITE
@@ -38,6 +48,16 @@ def _check_pollable(fd: int) -> None:
         raise PermissionError(errno.EPERM, os.strerror(errno.EPERM))
 
 
+def _masks(revents: int) -> int:
+    """The selectors mask for poll() `revents` (errors and hang-ups wake both sides)."""
+    mask = 0
+    if revents & (select.POLLIN | select.POLLHUP | select.POLLERR | select.POLLNVAL):
+        mask |= EVENT_READ
+    if revents & (select.POLLOUT | select.POLLHUP | select.POLLERR | select.POLLNVAL):
+        mask |= EVENT_WRITE
+    return mask
+
+
 def _poll_now(keys: list[selectors.SelectorKey]) -> dict[int, int]:
     """Which of `keys` are ready right now (a zero-timeout poll)."""
     ready: dict[int, int] = {}
@@ -49,12 +69,7 @@ def _poll_now(keys: list[selectors.SelectorKey]) -> dict[int, int]:
             )
             poller.register(key.fd, wanted)
         for fd, revents in poller.poll(0):
-            mask = 0
-            if revents & (select.POLLIN | select.POLLHUP | select.POLLERR | select.POLLNVAL):
-                mask |= EVENT_READ
-            if revents & (select.POLLOUT | select.POLLHUP | select.POLLERR | select.POLLNVAL):
-                mask |= EVENT_WRITE
-            ready[fd] = mask
+            ready[fd] = _masks(revents)
         return ready
     readers = [key.fd for key in keys if key.events & EVENT_READ]
     writers = [key.fd for key in keys if key.events & EVENT_WRITE]
@@ -64,6 +79,69 @@ def _poll_now(keys: list[selectors.SelectorKey]) -> dict[int, int]:
     for fd in writable:
         ready[fd] = ready.get(fd, 0) | EVENT_WRITE
     return ready
+
+
+# How many recently active fds every select(0) polls directly (see _HotFds).
+_HOT_MAX = 32
+
+# Checkpoints a watcher that ran the parked driver's batch takes before it
+# waits again, as the driver's own _SPINS_BEFORE_PARKING.
+_SPINS = 2
+
+
+class _HotFds:
+    """The fds that had events lately, which every ``select(0)`` polls itself.
+
+    A loop that talks to itself or to a quick peer (a reply on loopback) finds
+    its next events with one zero-timeout poll of these, inside the batch,
+    where waiting for Trio to wake their watchers would cost a Trio round each:
+    what the selector backend's ``select(0)`` gets from epoll. A hot fd's
+    watchers stay parked (`TrioWaitSelector._hand_back` returns the fd to
+    them); at most `_HOT_MAX` fds, oldest out first.
+    """
+
+    def __init__(self) -> None:
+        self.events: dict[int, int] = {}
+        self._poller = select.poll() if hasattr(select, "poll") else None
+
+    def add(self, fd: int, events: int) -> None:
+        """Poll `fd` for `events` (its registered events) from now on."""
+        if self.events.get(fd) == events:
+            return
+        self.events[fd] = events
+        if self._poller is not None:
+            wanted = (select.POLLIN if events & EVENT_READ else 0) | (
+                select.POLLOUT if events & EVENT_WRITE else 0
+            )
+            self._poller.register(fd, wanted)
+
+    def discard(self, fd: int) -> None:
+        if self.events.pop(fd, None) is not None and self._poller is not None:
+            self._poller.unregister(fd)
+
+    def poll(self) -> tuple[dict[int, int], list[int]]:
+        """fd -> ready mask for the hot fds ready now, and the closed ones."""
+        ready: dict[int, int] = {}
+        if self._poller is not None:
+            closed: list[int] = []
+            for fd, revents in self._poller.poll(0):
+                ready[fd] = _masks(revents)
+                if revents & select.POLLNVAL:
+                    closed.append(fd)
+            return ready, closed
+        events = self.events
+        readers = [fd for fd, mask in events.items() if mask & EVENT_READ]
+        writers = [fd for fd, mask in events.items() if mask & EVENT_WRITE]
+        try:
+            readable, writable, _ = select.select(readers, writers, [], 0)
+        except OSError:
+            # A closed fd (select() has no POLLNVAL): the watchers find which.
+            return ready, list(events)
+        for fd in readable:
+            ready[fd] = EVENT_READ
+        for fd in writable:
+            ready[fd] = ready.get(fd, 0) | EVENT_WRITE
+        return ready, []
 
 
 def _fileobj_to_fd(fileobj: Any) -> int:
@@ -112,10 +190,14 @@ class TrioWaitSelector(selectors.BaseSelector):
         self._keys: dict[int, selectors.SelectorKey] = {}
         self._map = _KeyMap(self)
         self._reported: dict[int, int] = {}
+        self._hot = _HotFds()
         self._watchers: dict[tuple[int, int], trio.CancelScope] = {}
         self._parked: dict[tuple[int, int], trio.lowlevel.Task] = {}
         self._nursery: trio.Nursery | None = None
         self._waiting_driver: trio.lowlevel.Task | None = None
+        self._run_batch: BatchRunner | None = None
+        # Watchers running batches for the parked driver (`_serve_parked`).
+        self._spinning = 0
 
     # -- selectors.BaseSelector -------------------------------------------------
 
@@ -166,24 +248,42 @@ class TrioWaitSelector(selectors.BaseSelector):
         return key
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        """Harvest what the watchers reported; never blocks (the driver waits in Trio)."""
-        if not self._reported:
+        """What the hot fds show now, after the watchers' reports; never blocks.
+
+        A reported fd joins the hot fds, and the same poll checks it: an
+        event that an earlier ``select(0)`` found and handled first is not
+        reported twice.
+        """
+        hot = self._hot
+        reported = self._reported
+        if not hot.events and not reported:
             return []
+        keys = self._keys
+        if reported:
+            self._reported = {}
+            for fd in reported:
+                key = keys.get(fd)
+                if key is not None:
+                    hot.add(fd, key.events)
         ready: list[tuple[selectors.SelectorKey, int]] = []
-        reported, self._reported = self._reported, {}
-        for fd, mask in reported.items():
-            key = self._keys.get(fd)
+        found, closed = hot.poll()
+        for fd, mask in found.items():
+            key = keys.get(fd)
             if key is not None and mask & key.events:
                 ready.append((key, mask & key.events))
-            for direction in _DIRECTIONS:
-                if mask & direction:
-                    self._rearm(fd, direction)
+        for fd in closed:
+            # Closed while registered: reported this once; its watchers meet
+            # the error (or the fd number's next owner).
+            self._hand_back(fd)
+        while len(hot.events) > _HOT_MAX:
+            self._hand_back(next(iter(hot.events)))  # the oldest
         return ready
 
     def close(self) -> None:
         self._keys.clear()
         self._reported.clear()
         self._cancel_all_watchers()
+        self._hand_back_all()
 
     def get_map(self) -> Mapping[Any, selectors.SelectorKey]:
         return self._map
@@ -198,6 +298,7 @@ class TrioWaitSelector(selectors.BaseSelector):
     def detach(self) -> None:
         self._cancel_all_watchers()
         self._reported.clear()
+        self._hand_back_all()
         self._nursery = None
         self._waiting_driver = None
 
@@ -205,6 +306,9 @@ class TrioWaitSelector(selectors.BaseSelector):
         if self._reported:
             await trio.lowlevel.checkpoint()
             return
+        if not self._spinning:
+            # Nobody polls the hot fds while the driver is parked.
+            self._hand_back_all()
         self._waiting_driver = trio.lowlevel.current_task()
 
         def abort(_: object) -> trio.lowlevel.Abort:
@@ -217,6 +321,10 @@ class TrioWaitSelector(selectors.BaseSelector):
         """Make the running watchers for `fd` match its registered events."""
         key = self._keys.get(fd)
         wanted = key.events if key is not None else 0
+        if key is None:
+            self._hot.discard(fd)
+        elif fd in self._hot.events:
+            self._hot.add(fd, wanted)
         started = 0
         for direction in _DIRECTIONS:
             slot = (fd, direction)
@@ -244,10 +352,17 @@ class TrioWaitSelector(selectors.BaseSelector):
         self._watchers.clear()
         self._parked.clear()
 
-    def _rearm(self, fd: int, direction: int) -> None:
-        task = self._parked.pop((fd, direction), None)
-        if task is not None:
-            trio.lowlevel.reschedule(task)
+    def _hand_back(self, fd: int) -> None:
+        """`fd` stops being hot: its parked watchers wait in Trio again."""
+        self._hot.discard(fd)
+        for direction in _DIRECTIONS:
+            task = self._parked.pop((fd, direction), None)
+            if task is not None:
+                trio.lowlevel.reschedule(task)
+
+    def _hand_back_all(self) -> None:
+        for fd in list(self._hot.events):
+            self._hand_back(fd)
 
     def _report(self, fd: int, direction: int) -> None:
         self._reported[fd] = self._reported.get(fd, 0) | direction
@@ -256,6 +371,55 @@ class TrioWaitSelector(selectors.BaseSelector):
             self._waiting_driver = None
             trio.lowlevel.reschedule(driver)
 
+    def _run_parked_batch(self, run_batch: BatchRunner, driver: trio.lowlevel.Task) -> bool:
+        """Run the parked driver's batch here; wake the driver if it asks to.
+
+        Returns whether to spin: the driver stays parked and more work may
+        follow at once.
+        """
+        result = run_batch()
+        if isinstance(result, bool):
+            return result
+        if self._waiting_driver is driver:
+            self._waiting_driver = None
+            trio.lowlevel.reschedule(driver, result)
+        else:
+            # The driver's wait was cancelled during the batch: raise an
+            # exception from the batch here rather than lose it.
+            result.unwrap()
+        return False
+
+    @trio.lowlevel.enable_ki_protection  # a driver step now (see _driver._driver_step)
+    async def _serve_parked(self, run_batch: BatchRunner, driver: trio.lowlevel.Task) -> None:
+        """Run batches for the parked driver, spinning as the driver would.
+
+        After a batch that handled I/O, up to `_SPINS` checkpoints follow,
+        each with a batch that polls the hot fds, while the driver stays
+        parked: a quick peer's answer (or the loop's own) is found there
+        without a Trio wake-up. The last spinner to stop hands the hot fds
+        back to their watchers if the driver is still parked.
+        """
+        self._spinning += 1
+        try:
+            spins = _SPINS
+            while True:
+                if self._run_parked_batch(run_batch, driver):
+                    spins = _SPINS
+                elif spins:
+                    spins -= 1
+                else:
+                    return
+                if self._waiting_driver is not driver:
+                    return  # awake: the driver takes over the hot fds
+                await trio.lowlevel.checkpoint()
+                if self._waiting_driver is not driver:
+                    return
+        finally:
+            self._spinning -= 1
+            if not self._spinning and self._waiting_driver is not None:
+                self._hand_back_all()
+
+    @trio.lowlevel.enable_ki_protection  # its bookkeeping must not be cut short
     async def _watch(self, fd: int, direction: int, scope: trio.CancelScope) -> None:
         wait_ready = (
             trio.lowlevel.wait_readable if direction == EVENT_READ else trio.lowlevel.wait_writable
@@ -281,7 +445,20 @@ class TrioWaitSelector(selectors.BaseSelector):
                     return
                 if scope.cancel_called:
                     return
-                self._report(fd, direction)
+                driver = self._waiting_driver
+                run_batch = self._run_batch
+                if driver is not None and run_batch is not None:
+                    reported = self._reported
+                    reported[fd] = reported.get(fd, 0) | direction
+                    await self._serve_parked(run_batch, driver)
+                    if scope.cancel_called:
+                        return  # unregistered by a callback
+                    if fd not in self._hot.events and not self._reported.get(fd, 0) & direction:
+                        continue  # handled and handed back: wait in Trio again
+                    # Hot (the awake driver polls it) or reported but not
+                    # harvested yet: wait for the hand-back.
+                else:
+                    self._report(fd, direction)
                 self._parked[slot] = me
                 await trio.lowlevel.wait_task_rescheduled(abort)
 
@@ -302,3 +479,6 @@ class TrioWaitReadiness:
 
     async def wait(self) -> None:
         await self.selector.wait()
+
+    def offer_batches(self, run_batch: BatchRunner) -> None:
+        self.selector._run_batch = run_batch
