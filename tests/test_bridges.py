@@ -290,11 +290,12 @@ def test_a_cancel_that_a_finished_trio_call_absorbed_reaches_the_callers_next_aw
     async def main() -> tuple[list[str], bool]:
         events: list[str] = []
         in_call = trio.Event()
+        cancelled = trio.Event()
 
         async def finishes_anyway() -> str:
             in_call.set()
             with trio.CancelScope(shield=True):
-                await trio.testing.wait_all_tasks_blocked()  # the cancel comes meanwhile
+                await cancelled.wait()
             return "result"
 
         async def loops_on_trio_calls() -> None:
@@ -304,6 +305,7 @@ def test_a_cancel_that_a_finished_trio_call_absorbed_reaches_the_callers_next_aw
         task = asyncio.create_task(loops_on_trio_calls())
         await aiotrio.run_trio(in_call.wait)
         assert task.cancel()
+        cancelled.set()
         await asyncio.wait([task])
         return events, task.cancelled()
 
