@@ -147,6 +147,17 @@ class TrioCallFuture(asyncio.Future[T]):
     wait for it forever.
     """
 
+    __slots__ = (
+        "_cancel_called",
+        "_cancel_message",
+        "_worker",
+        "args",
+        "async_fn",
+        "cancel_requested",
+        "caller",
+        "trio_task",
+    )
+
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
@@ -257,16 +268,14 @@ class _Worker:
         call.trio_task = task
         trio.lowlevel.reschedule(task, outcome.Value(call))
 
-    async def park(self) -> TrioCallFuture[Any]:
-        """Wait for the next call (see `hand`)."""
+    def park(self) -> None:
+        """Before waiting for the next call (handed by `hand`; `abort` ends the wait)."""
         task = self.task
         task.context = self.context
         task.name = IDLE_WORKER_NAME
         self._idle.append(self)
-        call: TrioCallFuture[Any] = await trio.lowlevel.wait_task_rescheduled(self._abort)
-        return call
 
-    def _abort(self, _: Callable[[], Any]) -> trio.lowlevel.Abort:
+    def abort(self, _: Callable[[], Any]) -> trio.lowlevel.Abort:
         # Cancelled while idle (the loop stopped serving): leave the list.
         self._idle.remove(self)
         return trio.lowlevel.Abort.SUCCEEDED
@@ -321,6 +330,7 @@ class Bridges:
         "_current",
         "_detach_events",
         "_idle_workers",
+        "handoffs",
         "_loop",
         "_nursery",
         "_trio_calls",
@@ -336,6 +346,8 @@ class Bridges:
         self._trio_calls_done: trio.Event | None = None
         # Bridge workers parked until a call comes (see `_Worker`), last in first out.
         self._idle_workers: list[_Worker] = []
+        #: Calls handed to a worker that has not run since (the driver reads it).
+        self.handoffs = 0
         self._asyncio_waiters: set[AsyncioWaiter] = set()
         # Set when the loop stops serving: Trio tasks waiting for asyncio work
         # that will not run in this Trio run (see `until_detached`).
@@ -392,41 +404,37 @@ class Bridges:
         if nursery is None:
             raise RuntimeError(f"{self._loop!r} is not running inside Trio")
         future: TrioCallFuture[T] = TrioCallFuture(self._loop, async_fn, args)
-        self._trio_calls.add(future)
         idle = self._idle_workers
         if idle:
             idle.pop().hand(future, task_name(async_fn))
         else:
             nursery.start_soon(self._work, future, name=async_fn)
+        self._trio_calls.add(future)
+        self.handoffs += 1
         return future
 
     @_protected
     async def _work(self, call: TrioCallFuture[Any]) -> None:
         """A bridge worker's body: run `call`, then the calls handed to it while idle."""
-        worker = _Worker(trio.lowlevel.current_task(), self._idle_workers)
+        idle = self._idle_workers
+        worker = _Worker(trio.lowlevel.current_task(), idle)
         call.trio_task = worker.task
         while True:
             with worker.scope as scope:
                 while True:
                     await self._run_call(worker, call)
                     if scope.cancel_called:
-                        break  # the call was cancelled but finished anyway
-                    next_call = await self._next_call(worker)
-                    if next_call is None:
+                        break  # the call was cancelled, and finished anyway
+                    if self._nursery is None or len(idle) >= _MAX_IDLE_WORKERS:
                         return
-                    call = next_call
+                    worker.park()
+                    call = await trio.lowlevel.wait_task_rescheduled(worker.abort)
             # This scope has served a cancelled call: the next calls get a new one.
             worker.scope = trio.CancelScope()
-            next_call = await self._next_call(worker)
-            if next_call is None:
+            if self._nursery is None or len(idle) >= _MAX_IDLE_WORKERS:
                 return
-            call = next_call
-
-    async def _next_call(self, worker: _Worker) -> TrioCallFuture[Any] | None:
-        """The worker's next call, or None: it should exit (enough idle workers)."""
-        if self._nursery is None or len(self._idle_workers) >= _MAX_IDLE_WORKERS:
-            return None
-        return await worker.park()
+            worker.park()
+            call = await trio.lowlevel.wait_task_rescheduled(worker.abort)
 
     async def _run_call(self, worker: _Worker, call: TrioCallFuture[Any]) -> None:
         """Run `call` on `worker` (in the call's context) and settle its future.
@@ -435,6 +443,7 @@ class Bridges:
         scope to absorb; one from outside (the loop stopping) propagates too,
         and ends the worker.
         """
+        self.handoffs -= 1
         if self._current is not None:
             current_loop_var.set(self._current)
         try:
