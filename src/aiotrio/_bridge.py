@@ -208,7 +208,7 @@ async def run_trio(async_fn: Callable[[*_Ts], Awaitable[T]], *args: *_Ts) -> T:
     """
     # The checks and the dispatch of start_trio_call, inlined: this is the
     # per-call path (benchmark 10).
-    if isinstance(async_fn, CoroutineType):
+    if isinstance(async_fn, CoroutineType):  # pyright: ignore[reportUnnecessaryIsInstance] (misuse the types forbid)
         raise TypeError(
             "run_trio() takes an async function and its arguments, not a "
             f"coroutine object: {async_fn!r}"

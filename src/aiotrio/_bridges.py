@@ -153,8 +153,8 @@ class TrioCallFuture(asyncio.Future[T]):
         "_worker",
         "args",
         "async_fn",
-        "cancel_requested",
         "caller",
+        "cancel_requested",
         "trio_task",
     )
 
@@ -167,8 +167,9 @@ class TrioCallFuture(asyncio.Future[T]):
         super().__init__(loop=loop)
         #: The asyncio task that started the call (None outside a task).
         self.caller: asyncio.Task[Any] | None = asyncio.current_task(loop)
-        self.async_fn = async_fn
-        self.args = args
+        #: What the worker calls: ``async_fn(*args)``.
+        self.async_fn: Callable[..., Awaitable[T]] = async_fn
+        self.args: tuple[Any, ...] = args
         #: The Trio task running the call, once a worker has taken it.
         self.trio_task: trio.lowlevel.Task | None = None
         # The worker while it runs the call (it cancels the worker's scope).
@@ -330,11 +331,11 @@ class Bridges:
         "_current",
         "_detach_events",
         "_idle_workers",
-        "handoffs",
         "_loop",
         "_nursery",
         "_trio_calls",
         "_trio_calls_done",
+        "handoffs",
     )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, *, names_loop: bool = True) -> None:
@@ -453,7 +454,7 @@ class Bridges:
                 # first step does.
                 call.settle(None)
                 return
-            call._worker = worker  # noqa: SLF001 (the worker's half of the call)
+            call._worker = worker
             if call.cancel_called:  # by the loop's shutdown: start, cancelled
                 worker.scope.cancel()
             try:
@@ -468,7 +469,7 @@ class Bridges:
                 return
             call.settle(outcome.Value(value))
         finally:
-            call._worker = None  # noqa: SLF001
+            call._worker = None
             self._call_finished(call)
 
     @_protected
