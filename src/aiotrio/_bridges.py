@@ -2,8 +2,9 @@
 
 Owns every per-call registry and the steps that end them when the loop stops:
 
-- the Trio tasks started by ``run_trio`` (each a `TrioCallFuture`, which
-  knows the Trio task running it), started in the nursery the loop serves in;
+- the calls started by ``run_trio`` (each a `TrioCallFuture`, which knows
+  the Trio task running it), run by the loop's bridge workers (`_Worker`),
+  long-lived Trio tasks in the nursery the loop serves in;
 - the Trio tasks parked on an asyncio future (each an `AsyncioWaiter`, which
   knows its future), released if the loop stops serving first.
 
@@ -241,8 +242,9 @@ class TrioCallFuture(asyncio.Future[T]):
 class _Worker:
     """A long-lived Trio task of the loop that runs ``run_trio`` calls one at a time.
 
-    Spawning a Trio task and opening a cancel scope per call cost about as
-    much as two Trio scheduling rounds; a worker costs one reschedule. While
+    Spawning a Trio task and opening a cancel scope per call were 40% of a
+    call's cost (benchmarks/ANALYSIS.md); handing a call to a worker is one
+    reschedule. While
     it waits for a call it is parked (`park`), listed among the idle workers.
     Its `scope` encloses the calls it runs and is replaced once a call has
     cancelled it, so cancelling one call never reaches another.
@@ -470,6 +472,7 @@ class Bridges:
             call.settle(outcome.Value(value))
         finally:
             call._worker = None
+            call.args = ()  # the done future need not keep the arguments alive
             self._call_finished(call)
 
     @_protected
