@@ -58,6 +58,21 @@ def test_run_trio_starts_one_guest_run_and_reuses_it(host: str) -> None:
     assert run_on(host, main) == (42, 6, True)
 
 
+async def _whoami() -> tuple[trio.lowlevel.Task, str]:
+    await trio.sleep(0)
+    task = trio.lowlevel.current_task()
+    return task, task.name
+
+
+def test_run_trio_calls_reuse_a_bridge_worker(host: str) -> None:
+    async def main() -> tuple[bool, str]:
+        first, _ = await aiotrio.run_trio(_whoami)
+        second, name = await aiotrio.run_trio(_whoami)
+        return first is second, name
+
+    assert run_on(host, main) == (True, f"{__name__}._whoami")
+
+
 def test_each_side_sees_its_own_world(host: str) -> None:
     seen: dict[str, Any] = {}
 

@@ -442,7 +442,7 @@ class _HeldTrioContext:
 
     async def _hold_body(self, value: Any) -> None:
         call = self._entered.call
-        if call is not None and call.scope.cancel_called:
+        if call is not None and call.cancel_called:
             # The asyncio task was cancelled while we entered: it must see
             # that cancellation (once), not a body cancelled on its behalf.
             await trio.lowlevel.checkpoint()

@@ -2,8 +2,9 @@
 
 Owns every per-call registry and the steps that end them when the loop stops:
 
-- the Trio tasks started by ``run_trio`` (each a `TrioCallFuture`, which
-  knows the Trio task running it), started in the nursery the loop serves in;
+- the calls started by ``run_trio`` (each a `TrioCallFuture`, which knows
+  the Trio task running it), run by the loop's bridge workers (`_Worker`),
+  long-lived Trio tasks in the nursery the loop serves in;
 - the Trio tasks parked on an asyncio future (each an `AsyncioWaiter`, which
   knows its future), released if the loop stops serving first.
 
@@ -15,6 +16,8 @@ methods here.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import outcome
@@ -124,13 +127,16 @@ class AsyncioWaiter:
 
 
 class TrioCallFuture(asyncio.Future[T]):
-    """The asyncio side of a Trio task started by ``run_trio``.
+    """The asyncio side of a Trio call started by ``run_trio``.
 
-    ``cancel()`` cancels the Trio task and returns True, but the future stays
-    pending until the Trio task has exited; it then ends cancelled if the task
-    ended because of that request, or with the task's outcome otherwise (a
-    task that finishes anyway, shielded or before its next checkpoint, gives
-    its result, as an awaited asyncio task that catches the cancellation does).
+    The call runs on one of the loop's bridge workers (`Bridges`), a Trio task
+    that runs it in a copy of the caller's context and under the worker's
+    name for the call. ``cancel()`` cancels the call and returns True, but the
+    future stays pending until the call has exited; it then ends cancelled if
+    the call ended because of that request, or with the call's outcome
+    otherwise (a call that finishes anyway, shielded or before its next
+    checkpoint, gives its result, as an awaited asyncio task that catches the
+    cancellation does).
 
     The request is not lost then: the asyncio task that started the call gets
     the result, and the same request again at its next ``await`` (as Trio keeps
@@ -142,31 +148,67 @@ class TrioCallFuture(asyncio.Future[T]):
     wait for it forever.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    __slots__ = (
+        "_cancel_called",
+        "_cancel_message",
+        "_worker",
+        "args",
+        "async_fn",
+        "caller",
+        "cancel_requested",
+        "trio_task",
+    )
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        async_fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+    ) -> None:
         super().__init__(loop=loop)
         #: The asyncio task that started the call (None outside a task).
         self.caller: asyncio.Task[Any] | None = asyncio.current_task(loop)
-        self.scope: trio.CancelScope = trio.CancelScope()
-        #: The Trio task running the call, once it has started.
+        #: What the worker calls: ``async_fn(*args)``.
+        self.async_fn: Callable[..., Awaitable[T]] = async_fn
+        self.args: tuple[Any, ...] = args
+        #: The Trio task running the call, once a worker has taken it.
         self.trio_task: trio.lowlevel.Task | None = None
+        # The worker while it runs the call (it cancels the worker's scope).
+        self._worker: _Worker | None = None
         self._cancel_message: Any = None
-        #: cancel() was called (by the asyncio side), not only the scope cancelled.
+        #: cancel() was called (by the asyncio side), not only the call cancelled.
         self.cancel_requested: bool = False
+        self._cancel_called = False
+
+    @property
+    def cancel_called(self) -> bool:
+        """Whether the Trio call was cancelled (by `cancel` or the loop's shutdown)."""
+        return self._cancel_called
 
     @_protected
     def cancel(self, msg: Any | None = None) -> bool:
-        """Cancel the Trio task; the future ends when the task has exited."""
+        """Cancel the Trio call; the future ends when the call has exited."""
         if self.done():
             return False
-        if not self.scope.cancel_called:
+        if not self._cancel_called:
             self._cancel_message = msg
-            self.scope.cancel()
+            self.cancel_trio()
         self.cancel_requested = True
         return True
 
+    def cancel_trio(self) -> None:
+        """Cancel the Trio call only (what the loop's shutdown does).
+
+        A call that has not started yet still starts, in a cancelled scope.
+        """
+        self._cancel_called = True
+        worker = self._worker
+        if worker is not None:
+            worker.scope.cancel()
+
     @_protected
     def settle(self, result: outcome.Outcome[T] | None) -> None:
-        """Resolve with the Trio task's outcome; None means it was cancelled."""
+        """Resolve with the call's outcome; None means it was cancelled."""
         if self.done():
             return
         if result is None:
@@ -197,6 +239,75 @@ class TrioCallFuture(asyncio.Future[T]):
         caller.cancel(self._cancel_message)
 
 
+class _Worker:
+    """A long-lived Trio task of the loop that runs ``run_trio`` calls one at a time.
+
+    Spawning a Trio task and opening a cancel scope per call were 40% of a
+    call's cost (benchmarks/ANALYSIS.md); handing a call to a worker is one
+    reschedule. While
+    it waits for a call it is parked (`park`), listed among the idle workers.
+    Its `scope` encloses the calls it runs and is replaced once a call has
+    cancelled it, so cancelling one call never reaches another.
+    """
+
+    __slots__ = ("_idle", "context", "scope", "task")
+
+    def __init__(self, task: trio.lowlevel.Task, idle: list[_Worker]) -> None:
+        self.task = task
+        self._idle = idle
+        self.scope = trio.CancelScope()
+        # What the worker runs in between calls: nothing of its last caller's.
+        self.context = contextvars.Context()
+
+    def hand(self, call: TrioCallFuture[Any], name: str) -> None:
+        """Give the parked worker `call`: it runs it in a copy of the current context.
+
+        Trio runs each step of a task in ``task.context``, so the calls the
+        worker runs see what a new task spawned here would see.
+        """
+        task = self.task
+        task.context = contextvars.copy_context()
+        task.name = name
+        call.trio_task = task
+        trio.lowlevel.reschedule(task, outcome.Value(call))
+
+    def park(self) -> None:
+        """Before waiting for the next call (handed by `hand`; `abort` ends the wait)."""
+        task = self.task
+        task.context = self.context
+        task.name = IDLE_WORKER_NAME
+        self._idle.append(self)
+
+    def abort(self, _: Callable[[], Any]) -> trio.lowlevel.Abort:
+        # Cancelled while idle (the loop stopped serving): leave the list.
+        self._idle.remove(self)
+        return trio.lowlevel.Abort.SUCCEEDED
+
+
+#: The name a bridge worker has while it waits for a call.
+IDLE_WORKER_NAME = "<aiotrio run_trio worker, idle>"
+
+# Idle workers kept per loop; a worker that finishes a call while this many
+# wait already exits. Sequential calls need one; a burst of more concurrent
+# calls spawns more, which then go back to this.
+_MAX_IDLE_WORKERS = 8
+
+
+def is_idle_worker(task: trio.lowlevel.Task) -> bool:
+    """Whether `task` is a bridge worker waiting for a call (plumbing, no user code)."""
+    return task.name == IDLE_WORKER_NAME and task.coro.cr_code is Bridges._work.__code__
+
+
+def task_name(fn: object) -> str:
+    """The name Trio gives a task spawned to run `fn`."""
+    if isinstance(fn, functools.partial):
+        fn = fn.func
+    try:
+        return f"{fn.__module__}.{fn.__qualname__}"  # type: ignore[attr-defined]
+    except AttributeError:
+        return repr(fn)
+
+
 def _split_cancelled(
     exc: BaseException,
 ) -> tuple[BaseException | None, BaseException | None]:
@@ -221,10 +332,12 @@ class Bridges:
         "_asyncio_waiters",
         "_current",
         "_detach_events",
+        "_idle_workers",
         "_loop",
         "_nursery",
         "_trio_calls",
         "_trio_calls_done",
+        "handoffs",
     )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, *, names_loop: bool = True) -> None:
@@ -234,6 +347,10 @@ class Bridges:
         self._nursery: trio.Nursery | None = None
         self._trio_calls: set[TrioCallFuture[Any]] = set()
         self._trio_calls_done: trio.Event | None = None
+        # Bridge workers parked until a call comes (see `_Worker`), last in first out.
+        self._idle_workers: list[_Worker] = []
+        #: Calls handed to a worker that has not run since (the driver reads it).
+        self.handoffs = 0
         self._asyncio_waiters: set[AsyncioWaiter] = set()
         # Set when the loop stops serving: Trio tasks waiting for asyncio work
         # that will not run in this Trio run (see `until_detached`).
@@ -281,58 +398,92 @@ class Bridges:
     def start_trio_call(
         self, async_fn: Callable[..., Awaitable[T]], args: tuple[Any, ...]
     ) -> TrioCallFuture[T]:
-        """Start ``async_fn(*args)`` as a Trio task; return the future of its outcome.
+        """Run ``async_fn(*args)`` in a Trio task; return the future of its outcome.
 
-        The Trio task runs in a copy of the calling context.
+        The call runs in a copy of the calling context, on an idle worker if
+        there is one (a reschedule, no new task), else on a new one.
         """
         nursery = self._nursery
         if nursery is None:
             raise RuntimeError(f"{self._loop!r} is not running inside Trio")
-        future: TrioCallFuture[T] = TrioCallFuture(self._loop)
+        future: TrioCallFuture[T] = TrioCallFuture(self._loop, async_fn, args)
+        idle = self._idle_workers
+        if idle:
+            idle.pop().hand(future, task_name(async_fn))
+        else:
+            nursery.start_soon(self._work, future, name=async_fn)
         self._trio_calls.add(future)
-        nursery.start_soon(self._run_trio_call, future, async_fn, args, name=async_fn)
+        self.handoffs += 1
         return future
 
     @_protected
-    async def _run_trio_call(
-        self,
-        future: TrioCallFuture[T],
-        async_fn: Callable[..., Awaitable[T]],
-        args: tuple[Any, ...],
-    ) -> None:
-        future.trio_task = trio.lowlevel.current_task()
+    async def _work(self, call: TrioCallFuture[Any]) -> None:
+        """A bridge worker's body: run `call`, then the calls handed to it while idle."""
+        idle = self._idle_workers
+        worker = _Worker(trio.lowlevel.current_task(), idle)
+        call.trio_task = worker.task
+        while True:
+            with worker.scope as scope:
+                while True:
+                    await self._run_call(worker, call)
+                    if scope.cancel_called:
+                        break  # the call was cancelled, and finished anyway
+                    if self._nursery is None or len(idle) >= _MAX_IDLE_WORKERS:
+                        return
+                    worker.park()
+                    call = await trio.lowlevel.wait_task_rescheduled(worker.abort)
+            # This scope has served a cancelled call: the next calls get a new one.
+            worker.scope = trio.CancelScope()
+            if self._nursery is None or len(idle) >= _MAX_IDLE_WORKERS:
+                return
+            worker.park()
+            call = await trio.lowlevel.wait_task_rescheduled(worker.abort)
+
+    async def _run_call(self, worker: _Worker, call: TrioCallFuture[Any]) -> None:
+        """Run `call` on `worker` (in the call's context) and settle its future.
+
+        A cancellation of the worker's scope (this call's) propagates, for the
+        scope to absorb; one from outside (the loop stopping) propagates too,
+        and ends the worker.
+        """
+        self.handoffs -= 1
         if self._current is not None:
             current_loop_var.set(self._current)
         try:
-            if future.cancel_requested:
-                # cancel() returned True before the task began: end cancelled
+            if call.cancel_requested:
+                # cancel() returned True before the call began: end cancelled
                 # without running it, as an asyncio task cancelled before its
                 # first step does.
-                future.settle(None)
+                call.settle(None)
                 return
+            call._worker = worker
+            if call.cancel_called:  # by the loop's shutdown: start, cancelled
+                worker.scope.cancel()
             try:
-                with future.scope:
-                    value = await _unprotected_call(async_fn, args)
+                value = await _unprotected_call(call.async_fn, call.args)
             except BaseException as exc:
-                # Our own scope has already absorbed a cancel that the asyncio
-                # side asked for; a Cancelled still here comes from outside
-                # (the loop shutting down) and must keep propagating.
+                # Our scope absorbs the cancel that cancel() asked for; one
+                # from outside (the loop shutting down) keeps propagating.
                 cancelled, rest = _split_cancelled(exc)
-                future.settle(None if rest is None else outcome.Error(rest))
+                call.settle(None if rest is None else outcome.Error(rest))
                 if cancelled is not None:
                     raise cancelled from None
                 return
-            # `value` is bound unless the scope caught a cancel.
-            was_cancelled = future.scope.cancelled_caught
-            future.settle(None if was_cancelled else outcome.Value(value))  # pyright: ignore[reportPossiblyUnboundVariable, reportArgumentType]
+            call.settle(outcome.Value(value))
         finally:
-            self._call_finished(future)
+            call._worker = None
+            call.args = ()  # the done future need not keep the arguments alive
+            self._call_finished(call)
 
     @_protected
     def _call_finished(self, future: TrioCallFuture[Any]) -> None:
         self._trio_calls.discard(future)
         if not self._trio_calls and self._trio_calls_done is not None:
             self._trio_calls_done.set()
+
+    def idle_workers(self) -> Iterator[trio.lowlevel.Task]:
+        """The Trio tasks of the bridge workers waiting for a call (a snapshot)."""
+        return iter([worker.task for worker in self._idle_workers])
 
     def trio_calls(self) -> Iterator[TrioCallFuture[Any]]:
         """The Trio calls still running (a snapshot)."""
@@ -347,7 +498,7 @@ class Bridges:
             # Not call.cancel(): a call the loop's shutdown cancels still
             # starts (and meets the cancellation at its first checkpoint), as
             # a fire-and-forget trio-asyncio run_trio_task expects.
-            call.scope.cancel()
+            call.cancel_trio()
         await done.wait()
 
     # -- Trio -> asyncio -----------------------------------------------------------

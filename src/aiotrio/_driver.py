@@ -137,6 +137,10 @@ class Driver:
       do: those tasks may hand it work, the peer may answer). Parked, it
       waits until I/O is ready, the earliest timer is due, or the loop's
       self-pipe is written (`EventLoop._wake`).
+    - When a ``run_trio`` call this loop handed to a bridge worker
+      (`aiotrio._bridges.Bridges`) has not run yet, and nothing is ready,
+      the driver takes one checkpoint without a batch: the worker shares
+      Trio's batch with it, and its result is the work the next batch runs.
     - With ``returns_on_stop`` (``run_forever``) the driver returns after
       the iteration in which ``loop.stop()`` was seen, as asyncio does;
       otherwise (``open_loop``) ``loop.stop()`` is ignored and it serves until
@@ -287,7 +291,20 @@ class Driver:
         view = self._view
         assert view is not None
         spins = 0
+        loop = self._loop
+        bridges = loop._trio.bridges
+        waited_for_workers = False
         while True:
+            if bridges.handoffs > 0 and not waited_for_workers and not loop._ready:
+                # A run_trio call we handed to a bridge worker has not run:
+                # the worker is in this Trio batch, after us (Trio orders a
+                # batch at random). A batch now would find nothing; its result
+                # is the next one's work. Once in a row at most: a wrong count
+                # costs a Trio round, never a hang.
+                waited_for_workers = True
+                await trio.lowlevel.checkpoint()
+                continue
+            waited_for_workers = False
             end = self._batch(view)
             if end is BatchEnd.STOPPED:
                 return

@@ -5,7 +5,8 @@ Trio task serving an aiotrio loop carries that loop's asyncio tasks, each
 with its await chain (``asyncio.capture_call_graph`` on 3.14+, the
 coroutines' ``cr_await`` chain before). The bridges between the two worlds
 are edges: an asyncio task waiting in ``run_trio`` (or ``trio_as_aio``) on a
-Trio task, and a Trio task waiting in ``run_asyncio`` (or ``aio_as_trio``)
+Trio task (a loop's bridge worker, named after the call it runs; idle
+workers are left out), and a Trio task waiting in ``run_asyncio`` (or ``aio_as_trio``)
 on an asyncio task or future. They come from the loops' own registries of
 in-flight bridge calls (`aiotrio._bridges.Bridges`).
 
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import trio
 
 from ._asyncio_internals import awaited_future
-from ._bridges import TrioCallFuture
+from ._bridges import TrioCallFuture, is_idle_worker
 from ._serve import serve
 
 if TYPE_CHECKING:
@@ -198,7 +199,11 @@ def _trio_task_info(
         stack = _trio_stack(task)
     nurseries = [
         NurseryInfo(
-            [_trio_task_info(child, loops, live) for child in _by_name(nursery.child_tasks)]
+            [
+                _trio_task_info(child, loops, live)
+                for child in _by_name(nursery.child_tasks)
+                if not is_idle_worker(child)
+            ]
         )
         for nursery in task.child_nurseries
     ]

@@ -45,6 +45,7 @@ if MODE != "stock":
     import trio
 
     import aiotrio
+    from aiotrio._bridges import is_idle_worker
 
 
 def say(line: str) -> None:
@@ -160,11 +161,12 @@ def rss_kib() -> int:
 
 
 def trio_task_count() -> int:
+    """Trio tasks of the run, not counting the loops' idle bridge workers (a bounded pool)."""
     stack = [trio.lowlevel.current_root_task()]
     count = 0
     while stack:
         task = stack.pop()
-        count += 1
+        count += not is_idle_worker(task)
         for nursery in task.child_nurseries:
             stack.extend(nursery.child_tasks)
     return count
