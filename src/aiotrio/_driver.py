@@ -12,6 +12,7 @@ import outcome
 import trio
 
 from ._asyncio_context import AsyncioContext
+from ._clock import MonotonicClock
 from ._asyncio_internals import (
     MIN_CANCELLED_TIMER_HANDLES_FRACTION,
     MIN_SCHEDULED_TIMER_HANDLES,
@@ -24,6 +25,7 @@ from ._trio_view import current_view
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from ._kernel_timer import KernelTimer
     from ._loop import EventLoop
     from ._readiness import Readiness
     from ._trio_view import TrioView
@@ -86,6 +88,14 @@ _asyncio_work = trio.lowlevel.disable_ki_protection
 MAX_TRIO_LATENCY = 0.1
 
 
+def _runs_in_real_time(clock: trio.abc.Clock) -> bool:
+    """Whether `clock` is Trio's default clock or aiotrio's: both read CLOCK_MONOTONIC."""
+    kind = type(clock)
+    return kind is MonotonicClock or (
+        kind.__name__ == "SystemClock" and kind.__module__.startswith("trio.")
+    )
+
+
 def check_trio_latency(value: object, call: str) -> float:
     """`value` as a ``trio_latency`` in seconds; ValueError naming `call` if it is not one."""
     if (
@@ -136,7 +146,13 @@ class Driver:
       takes up to `_SPINS_BEFORE_PARKING` checkpoints that find nothing to
       do: those tasks may hand it work, the peer may answer). Parked, it
       waits until I/O is ready, the earliest timer is due, or the loop's
-      self-pipe is written (`EventLoop._wake`).
+      self-pipe is written (`EventLoop._wake`). The earliest timer wakes it
+      through the readiness backend's kernel timer when there is one and the
+      Trio clock runs in real time (an I/O wake-up, no cancellation);
+      otherwise it is the deadline of the cancel scope around the park
+      (``trio.testing.MockClock`` and its autojump see that deadline).
+      A timer added while parked (`lower_deadline`) moves the wake-up
+      earlier either way.
     - When a ``run_trio`` call this loop handed to a bridge worker
       (`aiotrio._bridges.Bridges`) has not run yet, and nothing is ready,
       the driver takes one checkpoint without a batch: the worker shares
@@ -180,6 +196,8 @@ class Driver:
         self._iterations_since_exit_request = 0
         self._running = False
         self._park_scope: trio.CancelScope | None = None
+        # The backend's kernel timer while serving on a real-time clock.
+        self._timer: KernelTimer | None = None
         self._view: TrioView | None = None
         # The last yield was for Trio tasks queued to run: keep the next
         # batch short. / The batch ended because Trio tasks wake up now.
@@ -226,6 +244,12 @@ class Driver:
 
     def lower_deadline(self, when: float) -> None:
         """A timer was added while the driver is parked: wake it earlier if needed."""
+        timer = self._timer
+        if timer is not None:
+            deadline = self._trio_deadline(when)
+            if timer.deadline is None or deadline < timer.deadline:
+                timer.set(deadline, self._loop._trio.now())
+            return
         scope = self._park_scope
         if scope is not None:
             deadline = self._trio_deadline(when)
@@ -257,11 +281,23 @@ class Driver:
         self._trio_pending = False
         self._returns_on_stop = returns_on_stop
         self._on_fatal = on_fatal
+        self._timer = self._kernel_timer()
         self._running = True
         try:
             await self._serve_until_stopped()
         finally:
             self._running = False
+            self._timer = None
+
+    def _kernel_timer(self) -> KernelTimer | None:
+        """The backend's kernel timer, if the loop's clock is this run's and runs in real time."""
+        timer: KernelTimer | None = getattr(self._readiness, "kernel_timer", None)
+        if timer is None:
+            return None
+        clock = trio.lowlevel.current_clock()
+        if clock is not self._loop._trio.clock or not _runs_in_real_time(clock):
+            return None
+        return timer
 
     @_driver_step
     async def _serve_until_stopped(self) -> None:
@@ -341,9 +377,22 @@ class Driver:
     async def _park(self, scope: trio.CancelScope) -> None:
         loop = self._loop
         scheduled = loop._scheduled
-        deadline = self._trio_deadline(scheduled[0]._when) if scheduled else math.inf
-        if scope.deadline != deadline:
-            scope.deadline = deadline
+        timer = self._timer
+        if timer is not None:
+            # The scope's deadline stays inf: the timerfd wakes the wait.
+            # The same deadline as armed means it has not fired: a select(0)
+            # that reported its expiry was followed by the timer check that
+            # ran that timer (see aiotrio._kernel_timer).
+            if scheduled:
+                deadline = self._trio_deadline(scheduled[0]._when)
+                if deadline != timer.deadline:
+                    timer.set(deadline, loop._trio.now())
+            elif timer.deadline is not None:
+                timer.clear()
+        else:
+            deadline = self._trio_deadline(scheduled[0]._when) if scheduled else math.inf
+            if scope.deadline != deadline:
+                scope.deadline = deadline
         side = loop._trio
         side.mark_parked()
         try:

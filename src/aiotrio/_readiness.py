@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import trio
 
+from ._kernel_timer import KernelTimer, make_kernel_timer
 from ._trio_readiness import TrioWaitReadiness
 
 if TYPE_CHECKING:
@@ -77,6 +78,10 @@ class SelectorReadiness:
     However many fds the loop watches, an idle driver costs Trio one
     registration, and a busy one costs nothing: the driver's ``select(0)`` at
     the start of each iteration finds ready fds without involving Trio.
+
+    While attached (on Linux), `kernel_timer` is a timer in the selector that
+    the driver can set to its next asyncio timer, so that a timer wake-up is
+    an I/O wake-up of `wait` (see `aiotrio._kernel_timer`); None elsewhere.
     """
 
     name = "selector"
@@ -85,12 +90,16 @@ class SelectorReadiness:
         self.selector = selector
         # epoll, kqueue and devpoll selectors all have fileno().
         self._fd: int = selector.fileno()  # type: ignore[attr-defined]
+        self.kernel_timer: KernelTimer | None = None
 
     def attach(self, nursery: trio.Nursery) -> None:
-        pass
+        if self.kernel_timer is None:
+            self.kernel_timer = make_kernel_timer(self.selector)
 
     def detach(self) -> None:
-        pass
+        timer, self.kernel_timer = self.kernel_timer, None
+        if timer is not None:
+            timer.close()
 
     async def wait(self) -> None:
         await trio.lowlevel.wait_readable(self._fd)
