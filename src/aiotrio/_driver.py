@@ -12,7 +12,6 @@ import outcome
 import trio
 
 from ._asyncio_context import AsyncioContext
-from ._clock import MonotonicClock
 from ._asyncio_internals import (
     MIN_CANCELLED_TIMER_HANDLES_FRACTION,
     MIN_SCHEDULED_TIMER_HANDLES,
@@ -20,6 +19,7 @@ from ._asyncio_internals import (
     handle_not_started,
     slow_callback_logger,
 )
+from ._clock import MonotonicClock
 from ._trio_view import current_view
 
 if TYPE_CHECKING:

@@ -19,6 +19,7 @@ re-arms it.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import select
@@ -136,10 +137,9 @@ class KernelTimer:
     def close(self) -> None:
         fd, self._fd = self._fd, -1
         if fd >= 0:
-            try:
+            # The selector may have been closed first.
+            with contextlib.suppress(OSError, ValueError):
                 self._epoll.unregister(fd)
-            except (OSError, ValueError):
-                pass  # the selector was closed first
             os.close(fd)
 
 
