@@ -29,8 +29,9 @@ from typing import Any
 
 # Whole seconds a timerfd accepts without overflow; beyond it "never".
 _MAX_SECONDS = 1e9
-# A timerfd set to 0 is disarmed: a deadline already due fires after 1 ns.
-_MIN_SECONDS = 1e-9
+# A timerfd set to 0 is disarmed: a deadline already due fires after 1 us
+# (not 1 ns, which float rounding could turn into 0).
+_MIN_SECONDS = 1e-6
 _CLOCK_MONOTONIC = 1
 
 
@@ -74,7 +75,7 @@ class _LibcTimerfd:
         whole = int(seconds)
         value = self._value
         value.tv_sec = whole
-        value.tv_nsec = int((seconds - whole) * 1e9)
+        value.tv_nsec = min(round((seconds - whole) * 1e9), 999_999_999)
         if self._settime(fd, 0, self._spec_ref, None) < 0:
             errno = ctypes.get_errno()
             raise OSError(errno, os.strerror(errno))
