@@ -85,13 +85,14 @@ class _OsTimerfd:
     """timerfd through ``os`` (Python >= 3.13)."""
 
     def __init__(self) -> None:
-        self._settime: Any = os.timerfd_settime  # type: ignore[attr-defined,unused-ignore]
+        # Typed as Any: the type checkers may be looking at an older os.
+        posix: Any = os
+        self._create: Any = posix.timerfd_create
+        self._flags: int = posix.TFD_NONBLOCK | posix.TFD_CLOEXEC
+        self._settime: Any = posix.timerfd_settime
 
     def create(self) -> int:
-        fd: int = os.timerfd_create(  # type: ignore[attr-defined,unused-ignore]
-            _CLOCK_MONOTONIC,
-            flags=os.TFD_NONBLOCK | os.TFD_CLOEXEC,  # type: ignore[attr-defined,unused-ignore]
-        )
+        fd: int = self._create(_CLOCK_MONOTONIC, flags=self._flags)
         return fd
 
     def settime(self, fd: int, seconds: float) -> None:
