@@ -440,6 +440,11 @@ class _HeldTrioContext:
                 await self._hold_body(value)
         return self._exit_error is not None or self._cancelled_user
 
+    # KI-protected: Trio's Event.wait registers the task before it parks, and
+    # a Ctrl-C landing in between (it is not protected itself) leaves a
+    # finished task registered, which Event.set later reschedules: Trio then
+    # fails with TrioInternalError. The interrupt goes to Trio's main task.
+    @trio.lowlevel.enable_ki_protection
     async def _hold_body(self, value: Any) -> None:
         call = self._entered.call
         if call is not None and call.cancel_called:
