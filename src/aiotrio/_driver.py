@@ -54,6 +54,9 @@ _MAX_CHUNK = 32
 # whatever is still queued, and so do we.
 _EXIT_DRAIN_ITERATIONS = 100
 
+# Driver._trio_clock_time of a loop whose time() is not the Trio clock.
+_NOT_TRIO_CLOCK = object()
+
 # asyncio's thresholds for purging cancelled timers from the heap.
 _MIN_SCHEDULED = MIN_SCHEDULED_TIMER_HANDLES
 _MIN_CANCELLED_FRACTION = MIN_CANCELLED_TIMER_HANDLES_FRACTION
@@ -159,11 +162,12 @@ class Driver:
         self._trio_latency = trio_latency
         self._on_fatal: Callable[[BaseException], None] | None = None
         self._returns_on_stop = True
-        # Whether loop.time() is the loop's Trio clock (EventLoop.time, not
-        # overridden by a subclass): then the driver reads that clock directly.
-        # An instance attribute "time" (a test patching it) is checked per use.
-        self._own_clock = own_clock
-        self._loop_attributes: dict[str, Any] = vars(loop)
+        # EventLoop.time if loop.time() is the loop's Trio clock (not
+        # overridden by a subclass); whether a test patched the instance's
+        # "time" is checked per use. Not with vars(loop): on 3.11 and 3.12 an
+        # instance whose __dict__ was ever asked for loses the specialised
+        # attribute and method loads, and asyncio's every self.x gets slower.
+        self._trio_clock_time: object = type(loop).time if own_clock else _NOT_TRIO_CLOCK
         self._loop = loop
         self._readiness = readiness
         readiness.offer_batches(self.batch_while_parked)
@@ -232,7 +236,7 @@ class Driver:
             scope.deadline = min(scope.deadline, deadline)
 
     def _reads_trio_clock(self) -> bool:
-        return self._own_clock and "time" not in self._loop_attributes
+        return getattr(self._loop.time, "__func__", None) is self._trio_clock_time
 
     def _trio_deadline(self, when: float) -> float:
         """The Trio deadline at which loop.time() reaches `when`."""
@@ -518,12 +522,7 @@ class Driver:
 
         ready = loop._ready
         if scheduled:
-            # loop.time() without its frame, unless loop.time is not ours
-            # (overridden, or patched by a test).
-            if self._own_clock and "time" not in self._loop_attributes:
-                end_time = loop._trio.now() + loop._clock_resolution
-            else:
-                end_time = loop.time() + loop._clock_resolution
+            end_time = loop.time() + loop._clock_resolution
             while scheduled:
                 handle = scheduled[0]
                 if handle._when >= end_time:
