@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+from typing import Any
 
 import trio
 import trio.testing
@@ -48,6 +50,42 @@ def test_mock_clock_jumps_asyncio_timeouts() -> None:
     result, elapsed = aiotrio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
     assert result == "timed out at the virtual minute"
     assert 60 <= elapsed < 61
+
+
+def test_loop_time_is_the_trio_runs_own_clock_inside_open_loop() -> None:
+    async def main() -> tuple[float, float, float]:
+        async with aiotrio.open_loop() as loop:
+            before = trio.current_time()
+            now = loop.time()
+            return before, now, trio.current_time()
+
+    before, now, after = trio.run(main)  # Trio's default clock, with its random offset
+    assert before <= now <= after
+
+
+def _loop_dict_materialized(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether the loop's instance attributes were moved into a dict object.
+
+    It happens when anything asks for ``loop.__dict__``; on Python 3.11 and
+    3.12 every attribute and method load on the loop is slower from then on.
+    """
+    return any(type(ref) is dict and "_ready" in ref for ref in gc.get_referents(loop))
+
+
+async def _timers_and_parks() -> asyncio.AbstractEventLoop:
+    loop = asyncio.get_running_loop()
+    await asyncio.sleep(0.002)  # the driver parks with a deadline
+    fired = asyncio.Event()
+    loop.call_later(0.001, fired.set)  # lowered while parked, then due in an iteration
+    await fired.wait()
+    return loop
+
+
+def test_the_driver_leaves_the_loops_attribute_storage_alone(run_aio: Any) -> None:
+    loop = run_aio(_timers_and_parks)
+    assert not _loop_dict_materialized(loop)
+    vars(loop)  # the check sees what it looks for
+    assert _loop_dict_materialized(loop)
 
 
 # Counted, not timed: the driver hands Trio a turn after each 0.5 ms batch of asyncio work, so
