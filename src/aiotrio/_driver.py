@@ -418,17 +418,22 @@ class Driver:
             look_at = started + latency
             budget_end = look_at if look_at < batch_end else batch_end
             worked = False
-            ran = 0
             looks = 0
+            iterate = self._iterate
+            # Callbacks and events (plus one per iteration) since the clock
+            # was read: it is read once they reach the chunk size, so a
+            # batch overruns its budget by one chunk at most, as _run_ready.
+            since_read = 0
             while True:
                 if self._unfinished:
                     remaining, self._unfinished = self._unfinished, 0
                     self._unfinished = self._run_ready(remaining, budget_end)
                     did_work = True
-                    ran = 0  # _run_ready sized its own chunks
+                    since_read = -1  # _run_ready sized its own chunks: read now
                 else:
-                    ran = self._iterate(budget_end)
+                    ran = iterate(budget_end)
                     did_work = ran > 0
+                    since_read += ran + 1
                 if not self._unfinished:
                     if loop._stopping:
                         if self._returns_on_stop:
@@ -444,11 +449,14 @@ class Driver:
                     if not did_work and not loop._ready:
                         return BatchEnd.DRAINED if worked else BatchEnd.IDLE
                 worked = True
+                if 0 < since_read < self._chunk:
+                    continue
                 now = perf_counter()
-                if ran > 1 and now - started > self._chunk_time:
-                    # An iteration run in one go took too long: its callbacks
+                if since_read > 1 and now - started > self._chunk_time:
+                    # What ran since the last read took too long: callbacks
                     # are slow, so make chunks smaller.
-                    self._fit_chunk(ran, now - started)
+                    self._fit_chunk(since_read, now - started)
+                since_read = 0
                 started = now
                 if now >= budget_end:
                     looks += 1
@@ -534,9 +542,8 @@ class Driver:
         ntodo = len(ready)
         if 0 < ntodo <= self._chunk and not loop._debug:
             # The common case, inlined: exactly BaseEventLoop._run_once's loop.
-            popleft = ready.popleft
             for _ in range(ntodo):
-                handle = popleft()
+                handle = ready.popleft()
                 if handle._cancelled:
                     continue
                 handle._run()
