@@ -51,7 +51,6 @@ BODIES: dict[str, tuple[str, int]] = {
 }
 
 
-
 def _marker() -> None:
     os.getppid()  # callgrind dumps its counts before each call (--dump-before)
 
@@ -304,8 +303,7 @@ def main() -> None:
             subprocess.run(command, check=True, cwd=HERE, timeout=3600)
         return
     results = {
-        impl: measure(args.python, impl, names, args.callgrind_dir, args.slowdown)
-        for impl in impls
+        impl: measure(args.python, impl, names, args.callgrind_dir, args.slowdown) for impl in impls
     }
     header = "".join(f"{impl:>20}" for impl in impls)
     print(f"{'instructions per op':<30}{header}   ratios to asyncio")

@@ -19,18 +19,24 @@ from ._children import ChildWatcher
 from ._clock import MonotonicClock
 from ._signals import SignalHandlers
 
-try:
-    # Trio's default clock: offset + perf_counter() (see `_reading`).
-    from trio._core._run import SystemClock as _SystemClock
-except ImportError:  # pragma: no cover (moved in a future Trio: the generic path)
-    _SystemClock: Any = None
-
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ._driver import Driver
     from ._loop import EventLoop
     from ._readiness import Readiness
+
+
+def _system_clock_type() -> Any:
+    """Trio's default clock class, ``offset + perf_counter()`` (see `_reading`)."""
+    try:
+        from trio._core import _run  # noqa: PLC0415 (private: only probed here)
+    except ImportError:  # pragma: no cover (moved in a future Trio: the generic path)
+        return None
+    return getattr(_run, "SystemClock", None)
+
+
+_SystemClock = _system_clock_type()
 
 
 # What EventLoop.call_soon must do besides queueing (TrioSide.intercept).
