@@ -56,6 +56,9 @@ _MAX_CHUNK = 32
 # whatever is still queued, and so do we.
 _EXIT_DRAIN_ITERATIONS = 100
 
+# Driver._trio_clock_time of a loop whose time() is not the Trio clock.
+_NOT_TRIO_CLOCK = object()
+
 # asyncio's thresholds for purging cancelled timers from the heap.
 _MIN_SCHEDULED = MIN_SCHEDULED_TIMER_HANDLES
 _MIN_CANCELLED_FRACTION = MIN_CANCELLED_TIMER_HANDLES_FRACTION
@@ -175,11 +178,12 @@ class Driver:
         self._trio_latency = trio_latency
         self._on_fatal: Callable[[BaseException], None] | None = None
         self._returns_on_stop = True
-        # Whether loop.time() is the loop's Trio clock (EventLoop.time, not
-        # overridden by a subclass): then the driver reads that clock directly.
-        # An instance attribute "time" (a test patching it) is checked per use.
-        self._own_clock = own_clock
-        self._loop_attributes: dict[str, Any] = vars(loop)
+        # EventLoop.time if loop.time() is the loop's Trio clock (not
+        # overridden by a subclass); whether a test patched the instance's
+        # "time" is checked per use. Not with vars(loop): on 3.11 and 3.12 an
+        # instance whose __dict__ was ever asked for loses the specialised
+        # attribute and method loads, and asyncio's every self.x gets slower.
+        self._trio_clock_time: object = type(loop).time if own_clock else _NOT_TRIO_CLOCK
         self._loop = loop
         self._readiness = readiness
         readiness.offer_batches(self.batch_while_parked)
@@ -256,7 +260,7 @@ class Driver:
             scope.deadline = min(scope.deadline, deadline)
 
     def _reads_trio_clock(self) -> bool:
-        return self._own_clock and "time" not in self._loop_attributes
+        return getattr(self._loop.time, "__func__", None) is self._trio_clock_time
 
     def _trio_deadline(self, when: float) -> float:
         """The Trio deadline at which loop.time() reaches `when`."""
@@ -463,17 +467,22 @@ class Driver:
             look_at = started + latency
             budget_end = look_at if look_at < batch_end else batch_end
             worked = False
-            ran = 0
             looks = 0
+            iterate = self._iterate
+            # Callbacks and events (plus one per iteration) since the clock
+            # was read: it is read once they reach the chunk size, so a
+            # batch overruns its budget by one chunk at most, as _run_ready.
+            since_read = 0
             while True:
                 if self._unfinished:
                     remaining, self._unfinished = self._unfinished, 0
                     self._unfinished = self._run_ready(remaining, budget_end)
                     did_work = True
-                    ran = 0  # _run_ready sized its own chunks
+                    since_read = -1  # _run_ready sized its own chunks: read now
                 else:
-                    ran = self._iterate(budget_end)
+                    ran = iterate(budget_end)
                     did_work = ran > 0
+                    since_read += ran + 1
                 if not self._unfinished:
                     if loop._stopping:
                         if self._returns_on_stop:
@@ -489,11 +498,14 @@ class Driver:
                     if not did_work and not loop._ready:
                         return BatchEnd.DRAINED if worked else BatchEnd.IDLE
                 worked = True
+                if 0 < since_read < self._chunk:
+                    continue
                 now = perf_counter()
-                if ran > 1 and now - started > self._chunk_time:
-                    # An iteration run in one go took too long: its callbacks
+                if since_read > 1 and now - started > self._chunk_time:
+                    # What ran since the last read took too long: callbacks
                     # are slow, so make chunks smaller.
-                    self._fit_chunk(ran, now - started)
+                    self._fit_chunk(since_read, now - started)
+                since_read = 0
                 started = now
                 if now >= budget_end:
                     looks += 1
@@ -567,12 +579,7 @@ class Driver:
 
         ready = loop._ready
         if scheduled:
-            # loop.time() without its frame, unless loop.time is not ours
-            # (overridden, or patched by a test).
-            if self._own_clock and "time" not in self._loop_attributes:
-                end_time = loop._trio.now() + loop._clock_resolution
-            else:
-                end_time = loop.time() + loop._clock_resolution
+            end_time = loop.time() + loop._clock_resolution
             while scheduled:
                 handle = scheduled[0]
                 if handle._when >= end_time:
@@ -584,9 +591,8 @@ class Driver:
         ntodo = len(ready)
         if 0 < ntodo <= self._chunk and not loop._debug:
             # The common case, inlined: exactly BaseEventLoop._run_once's loop.
-            popleft = ready.popleft
             for _ in range(ntodo):
-                handle = popleft()
+                handle = ready.popleft()
                 if handle._cancelled:
                     continue
                 handle._run()
