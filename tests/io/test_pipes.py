@@ -8,6 +8,8 @@ import socket
 import tempfile
 from typing import IO, TYPE_CHECKING, Any
 
+from .conftest import settle
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -83,7 +85,7 @@ def test_read_pipe_pause_and_resume(run_aio: Callable[..., Any]) -> None:
             transport.pause_reading()
             paused = not transport.is_reading()
             write_end.write(b"held back")
-            await asyncio.sleep(0.05)
+            await settle()  # the loop would have delivered it by now, were it reading
             while_paused = bytes(protocol.data)
             transport.resume_reading()
             await asyncio.wait_for(protocol.got_data.wait(), 20)
@@ -103,7 +105,7 @@ def test_write_pipe_to_read_pipe_with_flow_control(run_aio: Callable[..., Any]) 
         write_transport, writer = await loop.connect_write_pipe(WritePipe, write_end)
         write_transport.set_write_buffer_limits(high=256 * 1024)
         write_transport.write(payload)  # far beyond the high-water mark: pause_writing
-        await asyncio.sleep(0.05)  # nobody reads yet
+        await settle()  # nobody reads yet: what the pipe could take, it has taken
         buffered = write_transport.get_write_buffer_size()
         _, reader = await loop.connect_read_pipe(ReadPipe, read_end)
         while len(reader.data) < len(payload):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import trio
 import trio.socket
+import trio.testing
 
 import aiotrio
 
@@ -37,22 +38,26 @@ def test_reader_is_level_triggered(run_aio: Callable[..., Any]) -> None:
         a.setblocking(False)
         with a, b:
             chunks: list[bytes] = []
-            done = loop.create_future()
+            called = asyncio.Event()
 
             def on_readable() -> None:
                 chunks.append(a.recv(1))  # one byte per call: the rest stays readable
-                if len(chunks) == 3:
-                    done.set_result(None)
+                called.set()
+
+            async def calls(n: int) -> None:
+                async with asyncio.timeout(20):
+                    while len(chunks) < n:
+                        called.clear()
+                        await called.wait()
 
             b.send(b"xyz")
             loop.add_reader(a, on_readable)
-            await asyncio.wait_for(done, 20)
+            await calls(3)
             # Nothing is readable now: the reader must not run again.
             await settle()
             calls_when_drained = len(chunks)
             b.send(b"!")
-            while len(chunks) == calls_when_drained:
-                await asyncio.sleep(0.001)
+            await calls(calls_when_drained + 1)
             assert loop.remove_reader(a)
             return chunks, calls_when_drained, len(chunks)
 
@@ -243,26 +248,37 @@ def test_readers_see_the_same_events_on_both_backends_and_stock() -> None:
         pairs = {name: socket.socketpair() for name in "abc"}
         try:
             log: list[tuple[str, bytes]] = []
+            logged = asyncio.Event()
             finished = loop.create_future()
+
+            async def logged_entries(n: int) -> None:
+                """Wait until the readers have reported `n` events (one per send)."""
+                async with asyncio.timeout(20):
+                    while len(log) < n:
+                        logged.clear()
+                        await logged.wait()
+
             for name, (a, _) in pairs.items():
                 a.setblocking(False)
 
                 def on_readable(name: str = name, sock: socket.socket = a) -> None:
                     data = sock.recv(3)
                     log.append((name, data))
+                    logged.set()
                     if not data:  # EOF
                         loop.remove_reader(sock)
                         if sum(1 for _, seen in log if not seen) == len(pairs):
                             finished.set_result(None)
 
                 loop.add_reader(a, on_readable)
+            # Each send is reported before the next is made: one report per send, in order.
             for round_ in range(3):
                 for name, (_, b) in pairs.items():
                     b.send(f"{name}{round_}".encode())
-                    await asyncio.sleep(0.005)
+                    await logged_entries(len(log) + 1)
             for _, b in pairs.values():
                 b.shutdown(socket.SHUT_WR)
-                await asyncio.sleep(0.005)
+                await logged_entries(len(log) + 1)
             await asyncio.wait_for(finished, 20)
             return log
         finally:
@@ -285,6 +301,12 @@ def test_readers_see_the_same_events_on_both_backends_and_stock() -> None:
 
     for backend in BACKENDS:
         assert trio.run(in_trio, backend) == expected, backend
+
+
+async def _all_blocked() -> None:
+    """From Trio code: return once every Trio task (the loop's driver too) waits."""
+    with trio.fail_after(20):
+        await trio.testing.wait_all_tasks_blocked()
 
 
 # -- errors: the same as asyncio's --------------------------------------------------
@@ -380,12 +402,15 @@ def test_closing_a_registered_socket_keeps_the_loop_serving(run_aio: Callable[..
         # swallow that: asyncio's selector only updates its bookkeeping then).
         c, d = socket.socketpair()
         c.setblocking(False)
+        writable = asyncio.Event()
         loop.add_reader(a, lambda: None)
-        loop.add_writer(a, lambda: None)
-        await asyncio.sleep(0.01)
+        loop.add_writer(a, writable.set)
+        for _ in range(3):  # watched for a few polls (the writer runs at each)
+            writable.clear()
+            await asyncio.wait_for(writable.wait(), 20)
         a.close()
         b.close()
-        await asyncio.sleep(0.02)  # more polls with the fd gone
+        await settle()  # every poll with the fd gone that will happen has happened
         with c, d:
             got = loop.create_future()
             loop.add_reader(c, lambda: got.done() or got.set_result(c.recv(20)))
@@ -405,7 +430,7 @@ def test_remove_then_close_then_reuse_the_fd_number(run_aio: Callable[..., Any])
         a, b = socket.socketpair()
         fd = a.fileno()
         loop.add_reader(a, print, "never called")
-        await asyncio.sleep(0.01)
+        await settle()  # the loop has waited on it
         assert loop.remove_reader(a)
         a.close()
         b.close()
@@ -456,12 +481,13 @@ def test_loop_shuts_down_with_closed_fds_still_registered(hosting: str) -> None:
     async def main() -> str:
         loop = asyncio.get_running_loop()
         a, b = socket.socketpair()
+        writable = asyncio.Event()
         loop.add_reader(a, print)
-        loop.add_writer(b, print)
-        await asyncio.sleep(0.01)
+        loop.add_writer(b, writable.set)
+        await asyncio.wait_for(writable.wait(), 20)  # the loop has polled them
         a.close()
         b.close()
-        await asyncio.sleep(0.01)
+        await settle()
         return "done"
 
     # A hang here is caught by pytest-timeout.
@@ -482,10 +508,10 @@ def test_trio_can_reuse_the_number_of_a_closed_registered_fd() -> None:
             a, b = socket.socketpair()
             fd = a.fileno()
             loop.add_reader(fd, print, "never called")
-            await trio.sleep(0.02)
+            await _all_blocked()  # the loop waits on the fd
             a.close()
             b.close()
-            await trio.sleep(0.02)
+            await _all_blocked()
             c, d = trio.socket.socketpair()
             with c, d:
                 assert fd in (c.fileno(), d.fileno())
@@ -498,7 +524,7 @@ def test_trio_can_reuse_the_number_of_a_closed_registered_fd() -> None:
                 with trio.fail_after(20):
                     async with trio.open_nursery() as nursery:
                         nursery.start_soon(receive)
-                        await trio.sleep(0.02)  # receive() is waiting on the reused fd
+                        await _all_blocked()  # receive() is waiting on the reused fd
                         await sender.send(b"trio")
             loop.remove_reader(fd)
             return got[0]
@@ -588,7 +614,7 @@ def test_a_short_run_sees_io_that_is_already_ready() -> None:
     try:
         seen: list[bytes] = []
         loop.add_reader(a, lambda: seen.append(a.recv(10)))
-        loop.run_until_complete(asyncio.sleep(0.01))  # registered and watched for a while
+        loop.run_until_complete(settle())  # registered and watched
         b.send(b"ready")
         loop.run_until_complete(asyncio.sleep(0))
         assert seen == [b"ready"]  # as on the stock loop

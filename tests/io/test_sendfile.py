@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .conftest import LOCALHOST
-from .test_streams_servers import Collector
+from .test_streams_servers import Accepted, Collector
 
 if TYPE_CHECKING:
     import ssl
@@ -49,14 +49,9 @@ async def _send_over(
 ) -> tuple[int, bytes, int]:
     """sendfile `file` over a fresh TCP (or TLS) connection; return (sent, received, position)."""
     loop = asyncio.get_running_loop()
-    receivers: list[Collector] = []
-
-    def factory() -> Collector:
-        receivers.append(Collector())
-        return receivers[-1]
-
+    accepted = Accepted()
     server_ssl, client_ssl = ssl_pair if ssl_pair else (None, None)
-    server = await loop.create_server(factory, LOCALHOST, 0, ssl=server_ssl)
+    server = await loop.create_server(accepted, LOCALHOST, 0, ssl=server_ssl)
     async with server:
         transport, client = await loop.create_connection(
             Collector,
@@ -67,23 +62,21 @@ async def _send_over(
         )
         try:
             sent = await loop.sendfile(transport, file, **sendfile_kwargs)
-            deadline = loop.time() + 20
-            while (not receivers or len(receivers[0].data) < sent) and loop.time() < deadline:
-                await asyncio.sleep(0.005)
+            # The server may accept only now (readiness of different fds is not ordered).
+            receiver = await accepted.first()
+            await receiver.received(sent)
             # The transport is still usable after sendfile.
             transport.write(b"+tail")
-            while len(receivers[0].data) < sent + 5 and loop.time() < deadline:
-                await asyncio.sleep(0.005)
-            return sent, bytes(receivers[0].data), file.tell()
+            await receiver.received(sent + 5)
+            return sent, bytes(receiver.data), file.tell()
+        except BaseException:
+            accepted.abort_all()  # else a failed test's `async with server:` may wait forever
+            raise
         finally:
             transport.close()
             await client.closed
-            # The server may accept only now (readiness of different fds is
-            # not ordered); wait for its side to see the close too.
-            deadline = loop.time() + 20
-            while not receivers and loop.time() < deadline:
-                await asyncio.sleep(0.005)
-            await receivers[0].closed
+            await accepted.first()  # accepted only now, perhaps: wait for its side to close too
+            await accepted.all_closed()
 
 
 def test_native_sendfile_over_tcp(

@@ -177,12 +177,18 @@ def test_signal_between_two_runs_is_handled_by_the_next() -> None:
     """Hosted: a signal that arrives while the loop is not running waits for the next run."""
     loop = aiotrio.new_event_loop()
     seen: list[str] = []
+    handled = loop.create_future()
+
+    def handler() -> None:
+        seen.append("handled")
+        handled.set_result(None)
+
     try:
         loop.run_until_complete(_add_handler(signal.SIGUSR1))
-        loop.add_signal_handler(signal.SIGUSR1, seen.append, "handled")
+        loop.add_signal_handler(signal.SIGUSR1, handler)
         os.kill(os.getpid(), signal.SIGUSR1)  # no loop, no trio.run: only queued
         assert seen == []
-        loop.run_until_complete(asyncio.sleep(0.01))
+        loop.run_until_complete(asyncio.wait_for(handled, 20))
         assert seen == ["handled"]
     finally:
         loop.remove_signal_handler(signal.SIGUSR1)

@@ -187,24 +187,32 @@ def test_sock_accept_waits_and_serves_several_clients(run_aio: Callable[..., Any
     async def main() -> list[bytes]:
         loop = asyncio.get_running_loop()
         with _listener() as listener:
+            served = [asyncio.Event() for _ in range(5)]
 
             async def client(i: int) -> None:
                 sock = socket.socket()
                 sock.setblocking(False)
                 with sock:
-                    await asyncio.sleep(0.01 * i)
+                    if i:  # one at a time: each accept has to wait for its client
+                        await served[i - 1].wait()
                     await loop.sock_connect(sock, listener.getsockname())
                     await loop.sock_sendall(sock, f"client {i}".encode())
 
             clients = asyncio.gather(*(client(i) for i in range(5)))
             received = []
-            for _ in range(5):
-                conn, _ = await loop.sock_accept(listener)
-                with conn:
-                    conn.setblocking(False)
-                    received.append(await loop.sock_recv(conn, 100))
+            try:
+                async with asyncio.timeout(30):
+                    for i in range(5):
+                        conn, _ = await loop.sock_accept(listener)
+                        with conn:
+                            conn.setblocking(False)
+                            received.append(await loop.sock_recv(conn, 100))
+                        served[i].set()
+            except BaseException:
+                clients.cancel()  # the later clients would wait for their turn forever
+                raise
             await clients
-            return sorted(received)
+            return received
 
     assert run_aio(main) == [f"client {i}".encode() for i in range(5)]
 

@@ -33,7 +33,11 @@ def _port(server: asyncio.Server) -> int:
 
 
 class Collector(asyncio.Protocol):
-    """Records what happens to it; `closed` resolves at connection_lost."""
+    """Records what happens to it; `closed` resolves at connection_lost.
+
+    `received(...)` waits until the data collected so far is enough, woken by each arrival
+    (a deterministic wait: no polling, no sleeps).
+    """
 
     def __init__(self) -> None:
         loop = asyncio.get_running_loop()
@@ -43,6 +47,28 @@ class Collector(asyncio.Protocol):
         self.events: list[str] = []
         self.made = loop.create_future()
         self.closed: asyncio.Future[BaseException | None] = loop.create_future()
+        self._arrived = asyncio.Event()
+
+    async def received(self, size: int = 0, *, line: bool = False, timeout: float = 30) -> None:
+        """Wait until `size` bytes (or, with `line`, a newline) have arrived; fail at once if
+        the connection is lost first, or after `timeout` s, with what came so far.
+
+        A failure aborts this side of the connection first: the peer's server then sees it
+        close, so a failing test's ``async with server:`` does not wait forever (3.12+)."""
+        try:
+            async with asyncio.timeout(timeout):
+                while len(self.data) < size or (line and b"\n" not in self.data):
+                    if self.closed.done():
+                        break
+                    self._arrived.clear()
+                    await self._arrived.wait()
+                else:
+                    return
+        except TimeoutError:
+            pass
+        if self.transport is not None:
+            self.transport.abort()
+        pytest.fail(f"waited for {size} bytes (line: {line}), got {bytes(self.data[:200])!r}")
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -51,6 +77,7 @@ class Collector(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.data += data
+        self._arrived.set()
 
     def eof_received(self) -> bool | None:
         self.eof = True
@@ -64,6 +91,7 @@ class Collector(asyncio.Protocol):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self.closed.set_result(exc)
+        self._arrived.set()
 
 
 class EchoProtocol(Collector):
@@ -229,8 +257,7 @@ def test_write_buffer_limits_pause_and_resume_the_protocol(run_aio: Callable[...
                 limits = transport.get_write_buffer_limits()
                 for _ in range(200):
                     transport.write(b"y" * 65536)
-                for _ in range(10):  # iterations in which nothing is read: nothing drains
-                    await asyncio.sleep(0)
+                await settle()  # everything that could happen has: nothing drains
                 events_while_paused = list(client.events)
                 peer.transport.resume_reading()
                 resumed_is_reading = peer.transport.is_reading()
@@ -263,8 +290,7 @@ def test_paused_reading_delivers_nothing_until_resumed(run_aio: Callable[..., An
             await settle()
             while_paused = bytes(client.data)
             transport.resume_reading()
-            while len(client.data) < 7:
-                await asyncio.sleep(0.005)
+            await client.received(7)
             transport.close()
             await client.closed
             await accepted.all_closed()
@@ -340,13 +366,8 @@ def test_extra_info(run_aio: Callable[..., Any]) -> None:
 def test_create_connection_with_local_addr(run_aio: Callable[..., Any]) -> None:
     async def main() -> tuple[Any, Any, Any]:
         loop = asyncio.get_running_loop()
-        peers: list[Collector] = []
-
-        def factory() -> Collector:
-            peers.append(Collector())
-            return peers[-1]
-
-        server = await loop.create_server(factory, LOCALHOST, 0)
+        accepted = Accepted()
+        server = await loop.create_server(accepted, LOCALHOST, 0)
         async with server:
             with socket.socket() as probe:  # find a free local port to bind to
                 probe.bind((LOCALHOST, 0))
@@ -354,15 +375,13 @@ def test_create_connection_with_local_addr(run_aio: Callable[..., Any]) -> None:
             transport, client = await loop.create_connection(
                 Collector, LOCALHOST, _port(server), local_addr=(LOCALHOST, local_port)
             )
-            await asyncio.wait_for(asyncio.gather(*(p.made for p in [client])), 20)
-            while not peers:
-                await asyncio.sleep(0.001)
-            assert peers[0].transport is not None
-            seen_by_server = peers[0].transport.get_extra_info("peername")
+            peer = await accepted.first()
+            assert peer.transport is not None
+            seen_by_server = peer.transport.get_extra_info("peername")
             sockname = transport.get_extra_info("sockname")
             transport.close()
             await client.closed
-            await peers[0].closed
+            await accepted.all_closed()
             return sockname, seen_by_server, (LOCALHOST, local_port)
 
     sockname, seen_by_server, wanted = run_aio(main)
@@ -380,8 +399,7 @@ def test_create_connection_with_sock(run_aio: Callable[..., Any]) -> None:
             transport, client = await loop.create_connection(Collector, sock=sock)
             assert transport.get_extra_info("socket").fileno() == sock.fileno()
             transport.write(b"via sock=")
-            while len(client.data) < 9:
-                await asyncio.sleep(0.005)
+            await client.received(9)
             transport.close()
             await client.closed
             await accepted.all_closed()
@@ -584,7 +602,7 @@ def test_cancelling_serve_forever_closes_the_server(run_aio: Callable[..., Any])
     async def main() -> tuple[bool, bool]:
         server = await asyncio.start_server(echo_lines, LOCALHOST, 0)
         serving = asyncio.ensure_future(server.serve_forever())
-        await asyncio.sleep(0.01)
+        await settle()  # serve_forever has started: it closes the server when cancelled
         port = _port(server)
         serving.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -611,7 +629,7 @@ def test_wait_closed_waits_for_open_connections(run_aio: Callable[..., Any]) -> 
         await reader.readline()
         server.close()
         waiting = asyncio.ensure_future(server.wait_closed())
-        await asyncio.sleep(0.05)
+        await settle()
         blocked = not waiting.done()
         writer.close()  # the handler sees EOF and closes its side
         await writer.wait_closed()
@@ -645,9 +663,10 @@ def test_close_clients(run_aio: Callable[..., Any]) -> None:
 def test_abort_clients(run_aio: Callable[..., Any]) -> None:
     async def main() -> list[str]:
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(Collector, LOCALHOST, 0)
+        accepted = Accepted()
+        server = await loop.create_server(accepted, LOCALHOST, 0)
         transport, client = await loop.create_connection(Collector, LOCALHOST, _port(server))
-        await asyncio.sleep(0.01)
+        await accepted.first()  # the server has a client to abort
         server.close()
         server.abort_clients()  # type: ignore[attr-defined]
         outcome = await asyncio.wait_for(client.closed, 20)

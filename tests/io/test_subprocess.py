@@ -16,6 +16,8 @@ from trio._core import _thread_cache
 
 import aiotrio
 
+from .conftest import settle
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -104,7 +106,7 @@ def test_signalling_a_child(run_aio: Callable[..., Any], how: str, expected: int
     async def main() -> tuple[bool, int]:
         proc = await asyncio.create_subprocess_exec("sleep", "30")
         waiting = asyncio.ensure_future(proc.wait())
-        await asyncio.sleep(0.05)
+        await settle()  # wait() is waiting, the child sleeping
         still_running = not waiting.done()
         if how == "send_signal":
             proc.send_signal(signal.SIGUSR1)
@@ -151,6 +153,7 @@ def test_low_level_subprocess_exec_and_shell(run_aio: Callable[..., Any]) -> Non
             self.output: dict[int, bytearray] = {1: bytearray(), 2: bytearray()}
             self.events: list[str] = []
             self.exited = asyncio.get_running_loop().create_future()
+            self.all_lost = asyncio.get_running_loop().create_future()
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             self.events.append("made")
@@ -161,6 +164,8 @@ def test_low_level_subprocess_exec_and_shell(run_aio: Callable[..., Any]) -> Non
 
         def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
             self.events.append(f"pipe {fd} lost")
+            if sum(event.startswith("pipe") for event in self.events) == 2:
+                self.all_lost.set_result(None)
 
         def process_exited(self) -> None:
             self.events.append("exited")
@@ -175,8 +180,7 @@ def test_low_level_subprocess_exec_and_shell(run_aio: Callable[..., Any]) -> Non
         ):
             transport, child = await start()
             await asyncio.wait_for(child.exited, 30)
-            while len(child.events) < 4:  # the pipes may close after the exit is seen
-                await asyncio.sleep(0.005)
+            await asyncio.wait_for(child.all_lost, 30)  # they may close after the exit is seen
             results.append(
                 (
                     bytes(child.output[1]).strip(),

@@ -95,9 +95,7 @@ def test_tls_protocols_move_megabytes_both_ways(
                 server_hostname="localhost",
             )
             transport.write(payload)
-            deadline = loop.time() + 20
-            while len(client.data) < len(payload) and loop.time() < deadline:
-                await asyncio.sleep(0.01)
+            await client.received(len(payload))
             transport.close()
             await client.closed
             await accepted.all_closed()
@@ -162,8 +160,7 @@ def test_start_tls_client_side_with_loop_start_tls(
                 Collector, LOCALHOST, server.sockets[0].getsockname()[1]
             )
             transport.write(b"STARTTLS\n")
-            while b"\n" not in client.data:
-                await asyncio.sleep(0.005)
+            await client.received(line=True)
             greeting = bytes(client.data)
             client.data.clear()
             tls_transport = await loop.start_tls(
@@ -172,8 +169,7 @@ def test_start_tls_client_side_with_loop_start_tls(
             assert tls_transport is not None
             version = tls_transport.get_extra_info("ssl_object").version()
             tls_transport.write(b"now encrypted\n")
-            while b"\n" not in client.data:
-                await asyncio.sleep(0.005)
+            await client.received(line=True)
             tls_transport.close()
             await client.closed
             return greeting, version, bytes(client.data)

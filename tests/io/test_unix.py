@@ -52,8 +52,7 @@ def test_protocol_server_and_connection(run_aio: Callable[..., Any], sock_dir: s
             transport, client = await loop.create_unix_connection(Collector, path)
             payload = os.urandom(1 << 20)
             transport.write(payload)
-            while len(client.data) < len(payload):
-                await asyncio.sleep(0.005)
+            await client.received(len(payload))
             peer = transport.get_extra_info("peername")
             family = transport.get_extra_info("socket").family
             transport.close()
