@@ -325,7 +325,8 @@ def test_leaving_async_for_early_leaves_nothing_to_finalise() -> None:
             with warnings.catch_warnings():
                 warnings.simplefilter("error")
                 gc.collect()  # the abandoned generator is the loop's to close
-            await trio.sleep(0.01)
+            with trio.fail_after(20):
+                await trio.testing.wait_all_tasks_blocked()  # the loop has closed it by now
             assert closed == ["asyncio generator closed"]
             iterator = aiotrio.aio_as_trio(numbers()).__aiter__()
             assert await iterator.__anext__() == 0

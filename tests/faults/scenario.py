@@ -741,12 +741,23 @@ def churn(connections: int) -> None:
     samples: list[tuple[int, int]] = []
 
     async def main() -> None:
+        handlers = 0
+        handlers_done = asyncio.Event()
+
         async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            writer.write(await reader.readline())
-            await writer.drain()
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
+            nonlocal handlers
+            handlers += 1
+            handlers_done.clear()
+            try:
+                writer.write(await reader.readline())
+                await writer.drain()
+                writer.close()
+                with contextlib.suppress(ConnectionError):
+                    await writer.wait_closed()
+            finally:
+                handlers -= 1
+                if not handlers:
+                    handlers_done.set()
 
         server = await asyncio.start_server(echo, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
@@ -762,8 +773,10 @@ def churn(connections: int) -> None:
             for round_ in range(4):
                 for _ in range(connections // 40):
                     await asyncio.gather(*(one() for _ in range(10)))
+                # Every handler has started (each client got its reply); once all have
+                # returned, the server's ends are closed too.
+                await asyncio.wait_for(handlers_done.wait(), 30)
                 gc.collect()
-                await asyncio.sleep(0.01)  # let the server side close its ends
                 samples.append((len(open_fds()), rss_kib()))
                 del round_
 
