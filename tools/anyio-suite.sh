@@ -3,17 +3,19 @@
 # Usage: tools/anyio-suite.sh [PYTHON_VERSION] [PYTEST_ARGS...]   (default 3.11)
 #
 # Downloads the sdist of the installed anyio version (its tests are not in the
-# wheel), replaces the suite's `anyio_backend` fixture by one that yields
-# ("asyncio", {"debug": True, "loop_factory": aiotrio.new_event_loop}), and runs
-# it with tools/anyio_suite/plugin.py, which marks the tests listed in
-# tools/anyio_suite/expected_failures.txt as strict xfails: the run fails if a
-# listed test passes, if an unlisted one fails, or if a listed test no longer
-# exists. Prints pytest's summary line ("N passed, ...") last.
+# wheel; tools/sdist_suite/lib.sh), replaces the suite's `anyio_backend` fixture
+# by one that yields ("asyncio", {"debug": True, "loop_factory":
+# aiotrio.new_event_loop}), and runs it with tools/anyio_suite/plugin.py, which
+# marks the tests listed in tools/anyio_suite/expected_failures.txt as strict
+# xfails: the run fails if a listed test passes, if an unlisted one fails, or if
+# a listed test no longer exists. Prints pytest's summary line ("N passed, ...")
+# last.
 #
 # AIOTRIO_ANYIO_BASELINE=1 runs the same tests on asyncio's own loop instead,
 # without the expected failures: whatever fails then is this machine's doing.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+source "$here/tools/sdist_suite/lib.sh"
 version=${1:-3.11}
 [ $# -gt 0 ] && shift
 python=$("$here/tools/venv.sh" "$version" anyio-suite "anyio$version")
@@ -21,29 +23,13 @@ anyio_version=$("$python" -c 'import importlib.metadata as m; print(m.version("a
 
 # Under .venvs/ so that it is git-ignored; one copy per anyio version.
 src=$here/.venvs/anyio-src/anyio-$anyio_version
-override=$here/tools/anyio_suite/conftest_override.py.in
-stamp=$(sha256sum "$override" | cut -c1-16)
-if [ "$(cat "$src/.aiotrio-ready" 2>/dev/null)" != "$stamp" ]; then
-  rm -rf "$src"; mkdir -p "$(dirname "$src")"
-  download=$(mktemp -d)
-  PIP_DISABLE_PIP_VERSION_CHECK=1 "$python" -m pip download -q --no-binary :all: --no-deps \
-    "anyio==$anyio_version" -d "$download" 2>&1 | grep -v "^WARNING: Location .* is ignored" >&2 || true
-  tar -xzf "$download/anyio-$anyio_version.tar.gz" -C "$(dirname "$src")"
-  rm -rf "$download"
-  [ -f "$src/tests/conftest.py" ] || { echo "anyio-suite.sh: no tests in the anyio $anyio_version sdist" >&2; exit 1; }
-  cat "$override" >> "$src/tests/conftest.py"
-  echo "$stamp" > "$src/.aiotrio-ready"
-fi
+sdist_suite_fetch "$python" anyio "$anyio_version" "$src" "$here/tools/anyio_suite/conftest_override.py.in"
 
 cd "$src"
 # Run the installed anyio, not the sdist's src/ (same version, but built).
 export AIOTRIO_ANYIO_EXPECTED_FAILURES=$here/tools/anyio_suite/expected_failures.txt
-export PYTHONPATH=$here/tools/anyio_suite${PYTHONPATH:+:$PYTHONPATH}
-# With no test path among the arguments, the whole suite runs.
-args=("$@")
-has_path=0
-for arg in "${args[@]}"; do case $arg in tests*) has_path=1 ;; esac; done
-[ "$has_path" = 1 ] || args=(tests "${args[@]}")
+export PYTHONPATH=$here/tools/anyio_suite:$here/tools/sdist_suite${PYTHONPATH:+:$PYTHONPATH}
+sdist_suite_args "$@"
 # anyio's own configuration names every plugin it needs (-p anyio, -p timeout,
 # ...); autoloading the others (aiotrio's own pytest plugin, for one) only slows
 # the suite's pytest-in-a-subprocess tests, which have 3 s timeouts.

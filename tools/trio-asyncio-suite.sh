@@ -14,30 +14,20 @@
 # pytest's summary line last.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+source "$here/tools/sdist_suite/lib.sh"
 version=${1:-3.11}
 [ $# -gt 0 ] && shift
 trio_asyncio_version=0.16.0
 python=$("$here/tools/venv.sh" "$version")
 
-# Under .venvs/ so that it is git-ignored.
+# Under .venvs/ so that it is git-ignored. Without trio-asyncio's own package.
 src=$here/.venvs/trio-asyncio-src/trio_asyncio-$trio_asyncio_version
-if [ ! -f "$src/.aiotrio-ready" ]; then
-  rm -rf "$src"; mkdir -p "$(dirname "$src")"
-  download=$(mktemp -d)
-  PIP_DISABLE_PIP_VERSION_CHECK=1 "$python" -m pip download -q --no-binary :all: --no-deps \
-    "trio-asyncio==$trio_asyncio_version" -d "$download" 2>&1 | grep -v "^WARNING: Location .* is ignored" >&2 || true
-  tar -xzf "$download/trio_asyncio-$trio_asyncio_version.tar.gz" -C "$(dirname "$src")"
-  rm -rf "$download" "$src/trio_asyncio"
-  [ -f "$src/tests/conftest.py" ] || { echo "trio-asyncio-suite.sh: no tests in the sdist" >&2; exit 1; }
-  touch "$src/.aiotrio-ready"
-fi
+sdist_suite_fetch "$python" trio-asyncio "$trio_asyncio_version" "$src"
+rm -rf "$src/trio_asyncio"
 
 cd "$src"
 export AIOTRIO_ANYIO_EXPECTED_FAILURES=$here/tools/trio_asyncio_suite/expected_failures.txt
-export PYTHONPATH=$here/tools/trio_asyncio_suite:$here/tools/anyio_suite${PYTHONPATH:+:$PYTHONPATH}
-args=("$@")
-has_path=0
-for arg in "${args[@]}"; do case $arg in tests*) has_path=1 ;; esac; done
-[ "$has_path" = 1 ] || args=(tests "${args[@]}")
+export PYTHONPATH=$here/tools/trio_asyncio_suite:$here/tools/anyio_suite:$here/tools/sdist_suite${PYTHONPATH:+:$PYTHONPATH}
+sdist_suite_args "$@"
 exec timeout 600 "$python" -m pytest -p shim -p plugin -q -p no:cacheprovider \
   --ignore=tests/python --ignore=tests/test_deprecate.py -o timeout=60 "${args[@]}"

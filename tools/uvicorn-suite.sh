@@ -3,9 +3,10 @@
 # Usage: tools/uvicorn-suite.sh [PYTHON_VERSION] [PYTEST_ARGS...]   (default 3.11)
 #
 # Downloads the sdist of the installed uvicorn version (its tests are not in the
-# wheel) and appends tools/uvicorn_suite/conftest_override.py.in to its
-# tests/conftest.py: every test that takes anyio's `anyio_backend` (the async
-# tests) then runs twice, as [aiotrio-...] with loop_factory=aiotrio.new_event_loop
+# wheel; tools/sdist_suite/lib.sh) and appends
+# tools/uvicorn_suite/conftest_override.py.in to its tests/conftest.py: every
+# test that takes anyio's `anyio_backend` (the async tests) then runs twice, as
+# [aiotrio-...] with loop_factory=aiotrio.new_event_loop
 # and as [stock-...] on asyncio's own loop, the baseline. uvicorn's sync tests
 # run once. tools/uvicorn_suite/plugin.py marks the tests listed in
 # tools/uvicorn_suite/expected_failures.txt as strict xfails and prints the
@@ -13,6 +14,7 @@
 # uvicorn's benchmarks (pytest-codspeed) are left out; its `-n 8` (xdist) too.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+source "$here/tools/sdist_suite/lib.sh"
 version=${1:-3.11}
 [ $# -gt 0 ] && shift
 python=$("$here/tools/venv.sh" "$version" uvicorn-suite "uvicorn$version")
@@ -20,29 +22,14 @@ uvicorn_version=$("$python" -c 'import importlib.metadata as m; print(m.version(
 
 # Under .venvs/ so that it is git-ignored; one copy per uvicorn version.
 src=$here/.venvs/uvicorn-src/uvicorn-$uvicorn_version
-override=$here/tools/uvicorn_suite/conftest_override.py.in
-stamp=$(sha256sum "$override" | cut -c1-16)
-if [ "$(cat "$src/.aiotrio-ready" 2>/dev/null)" != "$stamp" ]; then
-  rm -rf "$src"; mkdir -p "$(dirname "$src")"
-  download=$(mktemp -d)
-  PIP_DISABLE_PIP_VERSION_CHECK=1 "$python" -m pip download -q --no-binary :all: --no-deps \
-    "uvicorn==$uvicorn_version" -d "$download" 2>&1 | grep -v "^WARNING: Location .* is ignored" >&2 || true
-  tar -xzf "$download/uvicorn-$uvicorn_version.tar.gz" -C "$(dirname "$src")"
-  rm -rf "$download"
-  [ -f "$src/tests/conftest.py" ] || { echo "uvicorn-suite.sh: no tests in the uvicorn $uvicorn_version sdist" >&2; exit 1; }
-  cat "$override" >> "$src/tests/conftest.py"
-  echo "$stamp" > "$src/.aiotrio-ready"
-fi
+sdist_suite_fetch "$python" uvicorn "$uvicorn_version" "$src" "$here/tools/uvicorn_suite/conftest_override.py.in"
 
 cd "$src"
 # The sdist's uvicorn/ is the installed version's source; the tests import it
 # from the rootdir (as uvicorn's own CI does), and `tests.` modules by name.
 export AIOTRIO_UVICORN_EXPECTED_FAILURES=$here/tools/uvicorn_suite/expected_failures.txt
-export PYTHONPATH=$here/tools/uvicorn_suite${PYTHONPATH:+:$PYTHONPATH}
-args=("$@")
-has_path=0
-for arg in "${args[@]}"; do case $arg in tests*) has_path=1 ;; esac; done
-[ "$has_path" = 1 ] || args=(tests "${args[@]}")
+export PYTHONPATH=$here/tools/uvicorn_suite:$here/tools/sdist_suite${PYTHONPATH:+:$PYTHONPATH}
+sdist_suite_args "$@"
 start=$(date +%s)
 rc=0
 "$python" -m pytest -p plugin -p no:cacheprovider -p no:aiotrio -q \

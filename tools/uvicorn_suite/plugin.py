@@ -1,13 +1,9 @@
 """pytest plugin for tools/uvicorn-suite.sh: expected failures, and figures per loop.
 
-Reads $AIOTRIO_UVICORN_EXPECTED_FAILURES, one rule a line (``#`` starts a comment):
-
-- ``NODE_ID  reason``: the test fails, for the reason given. It is marked
-  ``xfail(strict=True)``, so the run fails if it passes; a listed id that was
-  not collected is an error (in a full run), so the list stays true.
-- ``[CONDITION] PATTERN  reason``: while CONDITION holds, the tests matching
-  PATTERN (``*`` matches anything) are deselected: they cannot run here on
-  either loop (no Internet, say).
+Applies the rules of $AIOTRIO_UVICORN_EXPECTED_FAILURES (format and meaning:
+tools/sdist_suite/aiotrio_suite_rules.py): ``NODE_ID  reason`` lines are tests that fail
+(strict xfails); ``[CONDITION] PATTERN  reason`` lines deselect the tests that cannot run
+here on either loop while CONDITION holds (no Internet, say).
 
 At the end it prints one line per loop: the tests run on aiotrio's loop, those
 run on asyncio's own loop, and those that take no loop parameter (uvicorn's sync
@@ -18,30 +14,13 @@ asyncio's own loop).
 from __future__ import annotations
 
 import os
-import re
-import socket
 from collections import Counter
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pytest
+import aiotrio_suite_rules
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-
-def _no_localhost_ipv6() -> bool:
-    try:
-        socket.getaddrinfo("localhost", 0, socket.AF_INET6)
-    except OSError:
-        return True
-    return False
-
-
-CONDITIONS: dict[str, Callable[[], bool]] = {
-    "no-localhost-ipv6": _no_localhost_ipv6,
-    "always": lambda: True,
-}
+    import pytest
 
 LOOPS = ("aiotrio", "stock", "no loop parameter")
 
@@ -60,46 +39,12 @@ _notes: list[str] = []
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    xfail: dict[str, str] = {}
-    deselect: list[tuple[re.Pattern[str], str]] = []
-    path = os.environ.get("AIOTRIO_UVICORN_EXPECTED_FAILURES")
-    for raw in Path(path).read_text().splitlines() if path else []:
-        line = raw.split("#", 1)[0].strip() if raw.lstrip().startswith("#") else raw.strip()
-        if not line:
-            continue
-        condition = None
-        if line.startswith("["):
-            condition, _, line = line[1:].partition("]")
-            if condition not in CONDITIONS:
-                raise pytest.UsageError(f"unknown condition [{condition}] in: {raw!r}")
-        target, _, reason = line.strip().partition(" ")
-        if not reason.strip():
-            raise pytest.UsageError(f"rule without a reason: {raw!r}")
-        if condition is None:
-            xfail[target] = reason.strip()
-        elif CONDITIONS[condition]():
-            pattern = re.compile(".*".join(re.escape(part) for part in target.split("*")))
-            deselect.append((pattern, reason.strip()))
-    kept, dropped, seen = [], [], set()
-    for item in items:
-        if any(pattern.fullmatch(item.nodeid) for pattern, _ in deselect):
-            dropped.append(item)
-            continue
-        kept.append(item)
-        _loops[item.nodeid] = _loop_of(item)
-        if item.nodeid in xfail:
-            seen.add(item.nodeid)
-            item.add_marker(pytest.mark.xfail(strict=True, reason=xfail[item.nodeid]))
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = kept
-        _notes.append(f"{len(dropped)} deselected by expected_failures.txt conditions")
-    if config.args == ["tests"]:  # only a full run can tell that a listed test is gone
-        missing = sorted(set(xfail) - seen)
-        if missing:
-            raise pytest.UsageError(
-                "expected_failures.txt lists tests that were not collected:\n" + "\n".join(missing)
-            )
+    rules = aiotrio_suite_rules.load(os.environ.get("AIOTRIO_UVICORN_EXPECTED_FAILURES"))
+    counts = aiotrio_suite_rules.apply(config, items, rules)
+    _loops.update((item.nodeid, _loop_of(item)) for item in items)
+    if counts:
+        deselected = sum(counts.values())
+        _notes.append(f"{deselected} deselected by expected_failures.txt conditions")
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
