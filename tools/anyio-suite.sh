@@ -16,20 +16,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 source "$here/tools/sdist_suite/lib.sh"
-version=${1:-3.11}
-[ $# -gt 0 ] && shift
-python=$("$here/tools/venv.sh" "$version" anyio-suite "anyio$version")
-anyio_version=$("$python" -c 'import importlib.metadata as m; print(m.version("anyio"))')
-
-# Under .venvs/ so that it is git-ignored; one copy per anyio version.
-src=$here/.venvs/anyio-src/anyio-$anyio_version
-sdist_suite_fetch "$python" anyio "$anyio_version" "$src" "$here/tools/anyio_suite/conftest_override.py.in"
-
-cd "$src"
-# Run the installed anyio, not the sdist's src/ (same version, but built).
-export AIOTRIO_ANYIO_EXPECTED_FAILURES=$here/tools/anyio_suite/expected_failures.txt
-export PYTHONPATH=$here/tools/anyio_suite:$here/tools/sdist_suite${PYTHONPATH:+:$PYTHONPATH}
-sdist_suite_args "$@"
+# The installed anyio runs, not the sdist's src/ (same version, but built).
+sdist_suite_prepare anyio "$@"
 # anyio's own configuration names every plugin it needs (-p anyio, -p timeout,
 # ...); autoloading the others (aiotrio's own pytest plugin, for one) only slows
 # the suite's pytest-in-a-subprocess tests, which have 3 s timeouts.

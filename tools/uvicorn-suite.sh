@@ -15,25 +15,13 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 source "$here/tools/sdist_suite/lib.sh"
-version=${1:-3.11}
-[ $# -gt 0 ] && shift
-python=$("$here/tools/venv.sh" "$version" uvicorn-suite "uvicorn$version")
-uvicorn_version=$("$python" -c 'import importlib.metadata as m; print(m.version("uvicorn"))')
-
-# Under .venvs/ so that it is git-ignored; one copy per uvicorn version.
-src=$here/.venvs/uvicorn-src/uvicorn-$uvicorn_version
-sdist_suite_fetch "$python" uvicorn "$uvicorn_version" "$src" "$here/tools/uvicorn_suite/conftest_override.py.in"
-
-cd "$src"
 # The sdist's uvicorn/ is the installed version's source; the tests import it
 # from the rootdir (as uvicorn's own CI does), and `tests.` modules by name.
-export AIOTRIO_UVICORN_EXPECTED_FAILURES=$here/tools/uvicorn_suite/expected_failures.txt
-export PYTHONPATH=$here/tools/uvicorn_suite:$here/tools/sdist_suite${PYTHONPATH:+:$PYTHONPATH}
-sdist_suite_args "$@"
+sdist_suite_prepare uvicorn "$@"
 start=$(date +%s)
 rc=0
 "$python" -m pytest -p plugin -p no:cacheprovider -p no:aiotrio -q \
   -o addopts="-rxXs --strict-config --strict-markers" -o timeout=60 \
   --ignore=tests/benchmarks "${args[@]}" || rc=$?
-echo "uvicorn-suite: uvicorn $uvicorn_version on Python $version in $(( $(date +%s) - start )) s"
+echo "uvicorn-suite: uvicorn $dist_version on Python $version in $(( $(date +%s) - start )) s"
 exit $rc
