@@ -95,8 +95,12 @@ def test_aiohttp_server_with_trio_background_task() -> None:
         base = match.group(1)
 
         first = _get_json(f"{base}/latest")
-        time.sleep(0.5)  # the Trio task samples every 100 ms meanwhile
-        later = _get_json(f"{base}/latest")
+        # The Trio task samples every 100 ms meanwhile: wait for two more samples.
+        deadline = time.monotonic() + 30
+        later = first
+        while later["sample"] < first["sample"] + 2 and time.monotonic() < deadline:
+            time.sleep(0.05)  # polling the state, not a timing margin
+            later = _get_json(f"{base}/latest")
         assert later["sample"] >= first["sample"] + 2
         # /wait returns the next sample, waited for in Trio through run_trio.
         waited = _get_json(f"{base}/wait")

@@ -36,6 +36,15 @@ def slow_identity(value: int) -> int:
     return value
 
 
+_gate = threading.Event()
+
+
+def gated_identity(value: int) -> int:
+    """Holds the query in aiosqlite's thread until the test opens `_gate` (30 s at most)."""
+    _gate.wait(30)
+    return value
+
+
 def test_aiosqlite_queries_cursor_and_concurrency(tmp_path: Path) -> None:
     async def main() -> None:
         path = tmp_path / "db.sqlite"
@@ -72,20 +81,23 @@ def test_aiosqlite_queries_cursor_and_concurrency(tmp_path: Path) -> None:
 def test_aiosqlite_cancel_from_trio_and_interrupt(tmp_path: Path) -> None:
     async def main() -> None:
         async with aio_as_trio(aiosqlite.connect(tmp_path / "db.sqlite")) as db:
-            await aio_as_trio(db.create_function("slow_identity", 1, slow_identity))
+            await aio_as_trio(db.create_function("gated_identity", 1, gated_identity))
 
-            # Cancelled from Trio: the caller is released at once, the query
-            # finishes in the thread, and the connection stays usable.
-            started = trio.current_time()
-            with trio.move_on_after(0.05) as scope:
-                await aio_as_trio(
-                    db.execute_fetchall(
-                        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
-                        "WHERE x < 10) SELECT slow_identity(x) FROM c"
+            # Cancelled from Trio: the caller is released while the query still runs
+            # (held by the gate), the query finishes in the thread once the gate opens,
+            # and the connection stays usable.
+            _gate.clear()
+            try:
+                with trio.move_on_after(0.05) as scope:
+                    await aio_as_trio(
+                        db.execute_fetchall(
+                            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+                            "WHERE x < 10) SELECT gated_identity(x) FROM c"
+                        )
                     )
-                )
-            assert scope.cancelled_caught
-            assert trio.current_time() - started < 0.4  # the query takes 0.5 s
+                assert scope.cancelled_caught  # released: the gate still holds the query
+            finally:
+                _gate.set()
             assert list(await aio_as_trio(db.execute_fetchall("SELECT 7"))) == [(7,)]
 
             # sqlite's own interrupt, sent from Trio, stops a runaway query.
@@ -103,9 +115,20 @@ def test_aiosqlite_cancel_from_trio_and_interrupt(tmp_path: Path) -> None:
                     raise AssertionError("the runaway query finished")
 
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(runaway)
-                await trio.sleep(0.1)
-                await aio_as_trio(db.interrupt())
+                ended = trio.Event()
+
+                async def runaway_then_say() -> None:
+                    await runaway()
+                    ended.set()
+
+                nursery.start_soon(runaway_then_say)
+                # Until it is interrupted: an interrupt before the query starts in the
+                # thread does nothing.
+                with trio.fail_after(30):
+                    while not ended.is_set():
+                        await aio_as_trio(db.interrupt())
+                        with trio.move_on_after(0.05):
+                            await ended.wait()
             assert list(await aio_as_trio(db.execute_fetchall("SELECT 8"))) == [(8,)]
 
     run(main)
