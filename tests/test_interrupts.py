@@ -264,3 +264,35 @@ def test_interrupt_before_a_callback_runs_does_not_lose_it() -> None:
     # sees CancelledError, as asyncio gives a ready task cancelled before it runs).
     assert result.stdout.strip() == "['waiter cancelled', 'KeyboardInterrupt']", result
     assert "destroyed" not in result.stderr, result.stderr
+
+
+def test_interrupt_delivered_during_the_shutdown_still_shuts_the_loop_down() -> None:
+    """Trio delivers a pending KeyboardInterrupt at the main task's next checkpoint, which
+    can be one of the block's shutdown, shielded as it is: the shutdown goes on anyway.
+
+    Without that, the driver was never asked to exit and the block waited forever (seen as
+    a hang of `test_sigint_reraised_by_asyncio_code_ends_the_trio_program`).
+    """
+    events: list[str] = []
+
+    @trio.lowlevel.enable_ki_protection
+    def interrupt_protected_code() -> None:
+        # Lands in protected code: Trio keeps it pending for its main task.
+        signal.raise_signal(signal.SIGINT)
+
+    async def aio_work() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            events.append("asyncio task cancelled by the shutdown")
+            raise
+
+    async def main() -> None:
+        async with aiotrio.open_loop() as loop:
+            loop.create_task(aio_work())
+            await trio.testing.wait_all_tasks_blocked()
+            interrupt_protected_code()  # the block ends without another checkpoint
+
+    with pytest.raises(KeyboardInterrupt):
+        trio.run(main)
+    assert events == ["asyncio task cancelled by the shutdown"]

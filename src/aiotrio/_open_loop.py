@@ -123,9 +123,7 @@ async def open_loop_of(make_loop: Callable[[], L]) -> AsyncGenerator[L]:
                         current_loop_var.reset(token)
                 finally:
                     with trio.CancelScope(shield=True):
-                        await started.wait()
-                        if loop._trio.driver.is_running:  # else its set-up failed
-                            await _shut_down(loop)
+                        await _shut_down(loop, started, on_fatal)
     except BaseExceptionGroup as group:
         failure = sole_exception(group)
     finally:
@@ -136,14 +134,38 @@ async def open_loop_of(make_loop: Callable[[], L]) -> AsyncGenerator[L]:
     raise_outside_handler(failure)
 
 
-async def _shut_down(loop: EventLoop) -> None:
-    """Everything open_loop() promises on exit, then stop the driver."""
-    try:
-        await _cancel_tasks_and_trio_calls(loop)
-        await run_coroutine_on(loop, loop.shutdown_asyncgens())
-        await run_coroutine_on(loop, loop.shutdown_default_executor())
+async def _shut_down(
+    loop: EventLoop, started: trio.Event, on_interrupt: Callable[[BaseException], None]
+) -> None:
+    """Everything open_loop() promises on exit, then stop the driver.
+
+    Trio delivers a pending KeyboardInterrupt at any checkpoint of its main
+    task, shielded or not, so one may arrive here (a Ctrl-C that landed in
+    KI-protected code a moment ago). It ends the step it interrupts, goes to
+    `on_interrupt` (raised once the loop is closed) and the shutdown goes on:
+    a driver never asked to exit would keep the block waiting forever.
+    """
+    steps: tuple[Callable[[], Awaitable[object]], ...] = (
+        lambda: _cancel_tasks_and_trio_calls(loop),
+        lambda: run_coroutine_on(loop, loop.shutdown_asyncgens()),
+        lambda: run_coroutine_on(loop, loop.shutdown_default_executor()),
         # Trio tasks outside the block may have started more work meanwhile.
-        await _cancel_tasks_and_trio_calls(loop)
+        lambda: _cancel_tasks_and_trio_calls(loop),
+    )
+    while True:
+        try:
+            await started.wait()
+            break
+        except KeyboardInterrupt as exc:
+            on_interrupt(exc)
+    if not loop._trio.driver.is_running:  # its set-up failed
+        return
+    try:
+        for step in steps:
+            try:
+                await step()
+            except KeyboardInterrupt as exc:
+                on_interrupt(exc)
     finally:
         # No checkpoint since the last check found nothing left: from here on
         # new calls are refused, so nothing can be left pending at close.
