@@ -110,6 +110,15 @@ async def aio_part():
 aiotrio.run(aiotrio.run_asyncio, aio_part)
 """
 
+_OPEN_LOOP_STUCK = """
+import asyncio, aiotrio
+async def aio_part():
+    print("READY", flush=True)
+    while True:  # never returns to the loop: the interrupt must land right here
+        sum(range(1000))
+aiotrio.run(aiotrio.run_asyncio, aio_part)
+"""
+
 _HOSTED = """
 import asyncio, aiotrio
 async def main():
@@ -131,8 +140,14 @@ aiotrio.run(main)
 
 @pytest.mark.parametrize(
     "program",
-    [_OPEN_LOOP_IDLE, _OPEN_LOOP_BUSY, _HOSTED, _TRIO_TASK_WAITING],
-    ids=["open_loop-idle", "open_loop-busy", "loop_factory", "trio-task-waiting"],
+    [_OPEN_LOOP_IDLE, _OPEN_LOOP_BUSY, _OPEN_LOOP_STUCK, _HOSTED, _TRIO_TASK_WAITING],
+    ids=[
+        "open_loop-idle",
+        "open_loop-busy",
+        "open_loop-stuck",
+        "loop_factory",
+        "trio-task-waiting",
+    ],
 )
 def test_ctrl_c_ends_the_program_with_keyboard_interrupt(program: str) -> None:
     result = run_and_interrupt(program)

@@ -16,7 +16,7 @@ import asyncio
 import sys
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._asyncio_internals import register_task
+from ._asyncio_internals import handle_not_started, register_task
 
 if TYPE_CHECKING:
     import contextvars
@@ -52,4 +52,11 @@ def run_eager_step(loop: EventLoop, handle: Any) -> None:
         # Task.__init__ registers the task only after this call_soon returns;
         # eager_start (3.12+) registers it before the step.
         register_task(handle._callback.__self__)
-        handle._run()
+        try:
+            handle._run()
+        except BaseException as exc:
+            if handle_not_started(exc) is handle:
+                # A Ctrl-C before the step began: queue it as asyncio would
+                # have, or the new task would never take a step.
+                ready.append(handle)
+            raise
