@@ -140,3 +140,19 @@ def run_and_interrupt(
         proc.communicate()
         raise
     return subprocess.CompletedProcess(proc.args, proc.returncode, before + line + out, err)
+
+
+async def sleep_until_cancelled(unwound: list[str], note: str = "cancelled") -> None:
+    """An asyncio task body that waits an hour and appends `note` to `unwound` when cancelled."""
+    try:
+        await asyncio.sleep(3600)
+    except asyncio.CancelledError:
+        unwound.append(note)
+        raise
+
+
+def run_python_code(code: str, *, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """Run `code` in a fresh interpreter (killed after `timeout` seconds); its output as text."""
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, check=False
+    )

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 
 import trio
 import trio.testing
 
 import aiotrio
+
+from .conftest import run_python_code
 
 
 def test_mock_clock_makes_long_asyncio_sleeps_instant() -> None:
@@ -97,13 +97,8 @@ def test_the_driver_leaves_the_loops_attribute_storage_alone() -> None:
     # A fresh interpreter: whether a new loop starts with its attributes
     # inline depends on the loops the process made before (on 3.11, eight
     # half-built ones held alive are enough to turn it off).
-    result = subprocess.run(
-        [sys.executable, "-c", _ATTRIBUTE_STORAGE_CHECK],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    result = run_python_code(_ATTRIBUTE_STORAGE_CHECK, timeout=60)
+    assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "False", "False", "True"]
 
 

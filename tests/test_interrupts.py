@@ -15,7 +15,7 @@ import trio.testing
 import aiotrio
 from aiotrio import _driver
 
-from .conftest import run_and_interrupt, run_in_mode
+from .conftest import run_and_interrupt, run_in_mode, run_python_code, sleep_until_cancelled
 
 
 @pytest.mark.parametrize("exc_type", [KeyboardInterrupt, SystemExit])
@@ -268,13 +268,7 @@ def test_interrupt_before_a_callback_runs_does_not_lose_it() -> None:
     Lost, it was a task that never resumed, and a shutdown that waited for it forever
     (the Ctrl-C-among-bridge-calls hangs that remained).
     """
-    result = subprocess.run(
-        [sys.executable, "-c", _INTERRUPTED_BEFORE_THE_CALLBACK],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = run_python_code(_INTERRUPTED_BEFORE_THE_CALLBACK)
     # The wake-up ran, after the shutdown had cancelled the task (so the task
     # sees CancelledError, as asyncio gives a ready task cancelled before it runs).
     assert result.stdout.strip() == "['waiter cancelled', 'KeyboardInterrupt']", result
@@ -295,16 +289,11 @@ def test_interrupt_delivered_during_the_shutdown_still_shuts_the_loop_down() -> 
         # Lands in protected code: Trio keeps it pending for its main task.
         signal.raise_signal(signal.SIGINT)
 
-    async def aio_work() -> None:
-        try:
-            await asyncio.sleep(3600)
-        except asyncio.CancelledError:
-            events.append("asyncio task cancelled by the shutdown")
-            raise
-
     async def main() -> None:
         async with aiotrio.open_loop() as loop:
-            loop.create_task(aio_work())
+            loop.create_task(
+                sleep_until_cancelled(events, "asyncio task cancelled by the shutdown")
+            )
             await trio.testing.wait_all_tasks_blocked()
             interrupt_protected_code()  # the block ends without another checkpoint
 

@@ -28,6 +28,8 @@ import aiotrio
 from aiotrio._kernel_timer import KernelTimer, make_kernel_timer
 from aiotrio._trio_side import PARKED
 
+from .conftest import sleep_until_cancelled
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -268,17 +270,10 @@ def test_a_fired_kernel_timer_does_not_keep_waking_the_driver() -> None:
 def test_cancelling_the_block_while_parked_on_a_timer_cancels_asyncio_work() -> None:
     unwound: list[str] = []
 
-    async def aio_sleeper() -> None:
-        try:
-            await asyncio.sleep(3600)
-        except asyncio.CancelledError:
-            unwound.append("cancelled")
-            raise
-
     async def main() -> None:
         with trio.move_on_after(3600) as scope:
             async with aiotrio.open_loop() as loop:
-                loop.create_task(aio_sleeper())
+                loop.create_task(sleep_until_cancelled(unwound))
                 await _parked(loop)
                 scope.cancel()
                 await trio.sleep_forever()
@@ -291,16 +286,9 @@ def test_cancelling_the_block_while_parked_on_a_timer_cancels_asyncio_work() -> 
 def test_keyboard_interrupt_while_parked_on_a_timer_ends_the_block() -> None:
     unwound: list[str] = []
 
-    async def aio_sleeper() -> None:
-        try:
-            await asyncio.sleep(3600)
-        except asyncio.CancelledError:
-            unwound.append("cancelled")
-            raise
-
     async def main() -> None:
         async with aiotrio.open_loop() as loop:
-            loop.create_task(aio_sleeper())
+            loop.create_task(sleep_until_cancelled(unwound))
             await _parked(loop)
             signal.raise_signal(signal.SIGINT)
             await trio.sleep_forever()
