@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
+import pytest
 import trio
 import trio.testing
 
@@ -93,6 +95,11 @@ print(hosted_born, inside_born, materialized(inside), materialized(hosted))
 """
 
 
+@pytest.mark.skipif(
+    sys.version_info[:2] == (3, 13),
+    reason="3.13's gc.get_referents() does not report an instance's materialised __dict__, so "
+    "the check cannot see it there (it does on 3.11, 3.12, 3.14 and 3.15)",
+)
 def test_the_driver_leaves_the_loops_attribute_storage_alone() -> None:
     # A fresh interpreter: whether a new loop starts with its attributes
     # inline depends on the loops the process made before (on 3.11, eight

@@ -20,8 +20,6 @@ import sys
 from asyncio import base_events, coroutines, events, tasks, unix_events
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
-import trio
-
 if TYPE_CHECKING:
     import collections
     import contextvars
@@ -190,17 +188,6 @@ def handle_not_started(exc: BaseException) -> asyncio.Handle | None:
     if innermost is None or innermost.tb_lasti >= _HANDLE_RUN_CALLS_AT:
         return None
     return cast("asyncio.Handle", innermost.tb_frame.f_locals["self"])
-
-
-def unprotected_callbacks() -> None:
-    """Tell Trio that asyncio callbacks are not KI-protected code.
-
-    Every callback a loop runs goes through ``Handle._run``; Trio decides
-    where a Ctrl-C may be raised from the nearest frame whose code it has a
-    mark for, so marking ``Handle._run`` makes the callbacks interruptible
-    although the driver that calls it is protected. Idempotent.
-    """
-    trio.lowlevel.disable_ki_protection(events.Handle._run)  # pyright: ignore[reportPrivateUsage]
 
 
 def format_handle(handle: object) -> str:

@@ -18,7 +18,6 @@ from ._asyncio_internals import (
     format_handle,
     handle_not_started,
     slow_callback_logger,
-    unprotected_callbacks,
 )
 from ._clock import MonotonicClock
 from ._trio_view import current_view
@@ -77,19 +76,15 @@ _SPINS_BEFORE_PARKING = 2
 
 
 # Ctrl-C inside Trio: Trio's SIGINT handler raises KeyboardInterrupt in
-# whatever frame runs, unless the nearest frame with a protection mark around
-# it is KI-protected; then Trio delivers it to its main task at a checkpoint.
-# The driver is protected, all of it: an interrupt between taking a handle
-# from the ready queue and running it would lose that callback, and one in
-# its other steps would end the driver, leaving the loop's shutdown waiting
-# for asyncio work nobody runs. The callbacks it runs are not, as any Trio
-# task's code: asyncio's Handle._run, through which every callback runs, is
-# marked unprotected (`unprotected_callbacks`), so a busy callback still gets
-# the KeyboardInterrupt where it runs, and the batch hands it to `on_fatal`.
-# An interrupt on Handle._run's own first instructions is undone by putting
-# the handle back (`handle_not_started`).
+# whatever frame runs, unless that frame (or the nearest marked one around it)
+# is KI-protected; then Trio delivers it to its main task at a checkpoint. The
+# driver's own steps are protected: an interrupt there would end the driver
+# and leave the loop's shutdown waiting for asyncio work nobody runs. The
+# asyncio code a batch runs is not, as any Trio task's code: it gets the
+# KeyboardInterrupt where it runs (a busy callback included), and the batch
+# hands it to `on_fatal`.
 _driver_step = trio.lowlevel.enable_ki_protection
-unprotected_callbacks()
+_asyncio_work = trio.lowlevel.disable_ki_protection
 
 
 #: The largest ``trio_latency`` accepted: beyond it Trio code would stall visibly.
@@ -449,7 +444,7 @@ class Driver:
         self._parked_end = end
         return outcome.Value(None)
 
-    @_driver_step
+    @_asyncio_work
     def _batch(self, view: TrioView) -> BatchEnd:
         loop = self._loop
         context = self._context
