@@ -190,6 +190,22 @@ def handle_not_started(exc: BaseException) -> asyncio.Handle | None:
     return cast("asyncio.Handle", innermost.tb_frame.f_locals["self"])
 
 
+def callback_started(exc: BaseException) -> bool:
+    """Whether `exc` went through a ``Handle._run`` that had called its callback.
+
+    False when the traceback has no ``Handle._run`` entry (`exc` was raised
+    before it was entered) or its innermost one stopped before the call (see
+    `handle_not_started`).
+    """
+    tb = exc.__traceback__
+    started = False
+    while tb is not None:
+        if tb.tb_frame.f_code is _HANDLE_RUN:
+            started = tb.tb_lasti >= _HANDLE_RUN_CALLS_AT
+        tb = tb.tb_next
+    return started
+
+
 def format_handle(handle: object) -> str:
     # Looked up at each call: asyncio's tests patch base_events.
     return cast("str", cast("Any", base_events)._format_handle(handle))

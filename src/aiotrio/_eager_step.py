@@ -16,7 +16,9 @@ import asyncio
 import sys
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._asyncio_internals import handle_not_started, register_task
+import trio
+
+from ._asyncio_internals import callback_started, register_task
 
 if TYPE_CHECKING:
     import contextvars
@@ -44,19 +46,24 @@ def start_task_eagerly(
         side.end_eager_step()  # in case the step was never scheduled
 
 
+# The step is the caller's own asyncio code, interruptible by Ctrl-C as any
+# (see aiotrio._driver), although the loop's call_soon that runs it is
+# KI-protected. An interrupt in this function's own instructions after the
+# pop, or on Handle._run's first ones, comes before the step began: the step
+# is queued again, or the new task would never take one. None can land after
+# the step: nothing here follows the call that could check for signals.
+@trio.lowlevel.disable_ki_protection
 def run_eager_step(loop: EventLoop, handle: Any) -> None:
     """3.11: `handle`, just queued by a new task, is its first step: run it now."""
     ready = loop._ready
     if ready and ready[-1] is handle:  # just appended by _call_soon
-        ready.pop()
         # Task.__init__ registers the task only after this call_soon returns;
         # eager_start (3.12+) registers it before the step.
         register_task(handle._callback.__self__)
         try:
+            ready.pop()
             handle._run()
         except BaseException as exc:
-            if handle_not_started(exc) is handle:
-                # A Ctrl-C before the step began: queue it as asyncio would
-                # have, or the new task would never take a step.
+            if not callback_started(exc):
                 ready.append(handle)
             raise
