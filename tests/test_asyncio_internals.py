@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 import aiotrio
+from aiotrio import _asyncio_internals
 from aiotrio._asyncio_internals import PRIVATE_NAMES, PrivateName
 
 _MISSING = object()
@@ -100,3 +101,51 @@ def test_private_name_exists_where_listed(entry: PrivateName) -> None:
     else:
         # Listed as absent here: if it came back, the Python range is out of date.
         assert not present, f"{entry.owner}.{entry.name} exists here: widen its Python range"
+
+
+def _handle_run_outcome(
+    interrupt_at_entry: bool,
+) -> tuple[BaseException, asyncio.Handle, list[str]]:
+    """Run a Handle whose _run gets KeyboardInterrupt: at its entry, or from its callback."""
+    loop = asyncio.new_event_loop()
+    ran: list[str] = []
+
+    def callback() -> None:
+        ran.append("callback")
+        raise KeyboardInterrupt
+
+    handle = asyncio.Handle(callback, (), loop)
+
+    def tracer(frame: Any, event: str, arg: Any) -> None:
+        # As Trio's SIGINT handler on Handle._run's first instructions.
+        if event == "call" and frame.f_code is asyncio.Handle._run.__code__:
+            sys.settrace(previous)
+            raise KeyboardInterrupt
+
+    previous = sys.gettrace()
+    try:
+        if interrupt_at_entry:
+            sys.settrace(tracer)
+        handle._run()
+    except KeyboardInterrupt as exc:
+        return exc, handle, ran
+    finally:
+        sys.settrace(previous)
+        loop.close()
+    raise AssertionError("no KeyboardInterrupt")
+
+
+def test_an_interrupt_before_the_callback_is_told_apart_from_one_in_it() -> None:
+    exc, handle, ran = _handle_run_outcome(interrupt_at_entry=True)
+    assert ran == []
+    assert _asyncio_internals.handle_not_started(exc) is handle
+    assert not _asyncio_internals.callback_started(exc)
+
+    exc, handle, ran = _handle_run_outcome(interrupt_at_entry=False)
+    assert ran == ["callback"]
+    assert _asyncio_internals.handle_not_started(exc) is None
+    assert _asyncio_internals.callback_started(exc)
+
+    outside = KeyboardInterrupt()  # never went through a Handle._run
+    assert _asyncio_internals.handle_not_started(outside) is None
+    assert not _asyncio_internals.callback_started(outside)
