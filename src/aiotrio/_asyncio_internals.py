@@ -179,15 +179,10 @@ def handle_not_started(exc: BaseException) -> asyncio.Handle | None:
     traceback tells: its innermost ``Handle._run`` entry stopped before the
     call (deeper entries are then the signal handler's own frames).
     """
-    tb = exc.__traceback__
-    innermost = None
-    while tb is not None:  # deeper entries may be the signal handler's frames
-        if tb.tb_frame.f_code is _HANDLE_RUN:
-            innermost = tb
-        tb = tb.tb_next
-    if innermost is None or innermost.tb_lasti >= _HANDLE_RUN_CALLS_AT:
+    entry = _innermost_handle_run(exc)
+    if entry is None or entry.tb_lasti >= _HANDLE_RUN_CALLS_AT:
         return None
-    return cast("asyncio.Handle", innermost.tb_frame.f_locals["self"])
+    return cast("asyncio.Handle", entry.tb_frame.f_locals["self"])
 
 
 def callback_started(exc: BaseException) -> bool:
@@ -197,13 +192,20 @@ def callback_started(exc: BaseException) -> bool:
     before it was entered) or its innermost one stopped before the call (see
     `handle_not_started`).
     """
+    entry = _innermost_handle_run(exc)
+    return entry is not None and entry.tb_lasti >= _HANDLE_RUN_CALLS_AT
+
+
+def _innermost_handle_run(exc: BaseException) -> types.TracebackType | None:
+    """The innermost ``Handle._run`` entry of `exc`'s traceback (deeper entries
+    may be the signal handler's own frames)."""
     tb = exc.__traceback__
-    started = False
+    innermost = None
     while tb is not None:
         if tb.tb_frame.f_code is _HANDLE_RUN:
-            started = tb.tb_lasti >= _HANDLE_RUN_CALLS_AT
+            innermost = tb
         tb = tb.tb_next
-    return started
+    return innermost
 
 
 def format_handle(handle: object) -> str:
