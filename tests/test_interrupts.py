@@ -275,6 +275,60 @@ def test_interrupt_before_a_callback_runs_does_not_lose_it() -> None:
     assert "destroyed" not in result.stderr, result.stderr
 
 
+_INTERRUPTED_IN_A_WEAK_CALLBACK = """
+import asyncio, signal, sys, weakref
+import aiotrio
+
+class Item:
+    pass
+
+collection = weakref.{collection}()
+callback_code = collection._remove.__code__
+
+def interrupt_inside_the_weak_callback():
+    # SIGINT arrives while the collection's clean-up callback runs (as when
+    # asyncio's WeakSet of tasks forgets a freed task on 3.11-3.13).
+    def tracer(frame, event, arg):
+        if event == "call" and frame.f_code is callback_code:
+            sys.settrace(None)
+            signal.raise_signal(signal.SIGINT)
+    sys.settrace(tracer)
+
+async def aio_part():
+    item = Item()
+    if isinstance(collection, weakref.WeakSet):
+        collection.add(item)
+    elif isinstance(collection, weakref.WeakKeyDictionary):
+        collection[item] = 1
+    else:
+        collection[1] = item
+    interrupt_inside_the_weak_callback()
+    del item  # the callback runs here
+    sys.settrace(None)
+    print("ALIVE", flush=True)
+    await asyncio.sleep(3600)
+
+try:
+    aiotrio.run(aiotrio.run_asyncio, aio_part)
+except KeyboardInterrupt:
+    print("KeyboardInterrupt")
+"""
+
+
+@pytest.mark.parametrize("collection", ["WeakSet", "WeakKeyDictionary", "WeakValueDictionary"])
+def test_interrupt_inside_a_weak_collection_callback_is_not_lost(collection: str) -> None:
+    """Raised in a weakref callback, a KeyboardInterrupt is dropped ("Exception ignored").
+
+    Lost, the program ran on after its Ctrl-C (seen in the Ctrl-C-among-bridge-calls
+    test on 3.13); the interrupt is now deferred to the main task, as in ``__del__``.
+    """
+    result = run_python_code(
+        _INTERRUPTED_IN_A_WEAK_CALLBACK.format(collection=collection), timeout=15
+    )
+    assert result.stdout.split() == ["ALIVE", "KeyboardInterrupt"], result
+    assert "Exception ignored" not in result.stderr, result.stderr
+
+
 def test_interrupt_delivered_during_the_shutdown_still_shuts_the_loop_down() -> None:
     """Trio delivers a pending KeyboardInterrupt at the main task's next checkpoint, which
     can be one of the block's shutdown, shielded as it is: the shutdown goes on anyway.

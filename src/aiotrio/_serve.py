@@ -26,6 +26,7 @@ import trio
 
 from ._fork import forget_trio_run_in_forked_children
 from ._sigint_guard import guard_sigint
+from ._weak_callbacks import protect_weak_collection_callbacks
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -73,6 +74,7 @@ async def serve(
     """
     try:
         forget_trio_run_in_forked_children()
+        protect_weak_collection_callbacks()
         with trio.CancelScope(shield=mode.shielded):
             async with trio.open_nursery(strict_exception_groups=True) as helpers:
                 loop._trio.start_serving(helpers, trio_clock=mode.uses_trio_clock)
