@@ -17,7 +17,7 @@ import pytest
 import aiotrio
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterator
+    from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 #: The readiness backend under test; CI runs the whole suite once per backend.
 READINESS = os.environ.get("AIOTRIO_READINESS") or "selector"
@@ -151,8 +151,15 @@ async def sleep_until_cancelled(unwound: list[str], note: str = "cancelled") -> 
         raise
 
 
-def run_python_code(code: str, *, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    """Run `code` in a fresh interpreter (killed after `timeout` seconds); its output as text."""
+def run_python_code(
+    code: str, *, argv: Sequence[str] = (), timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    """Run `code` with `argv` in a fresh interpreter (killed after `timeout` seconds); its
+    output as text."""
     return subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, check=False
+        [sys.executable, "-c", code, *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )

@@ -227,18 +227,44 @@ def test_interrupt_in_the_drivers_own_steps_still_ends_the_block(
 _INTERRUPTED_BEFORE_THE_CALLBACK = """
 import asyncio, sys, trio, aiotrio
 from asyncio import events
+from aiotrio._driver import Driver
 record = []
+debug = sys.argv[2] == "debug"
 
-def interrupt_before_callback_of(task):
+def steps(handle, task):
+    return getattr(handle._callback, "__self__", None) is task
+
+def interrupt_in_handle_run_before_callback_of(task):
     # As Trio's SIGINT handler does when the signal lands on the first
     # instructions of asyncio's Handle._run: the handle is out of the ready
     # queue, its callback (the task's wake-up) not called yet.
     def tracer(frame, event, arg):
         if event == "call" and frame.f_code is events.Handle._run.__code__:
-            if getattr(frame.f_locals["self"]._callback, "__self__", None) is task:
+            if steps(frame.f_locals["self"], task):
                 sys.settrace(None)
                 raise KeyboardInterrupt
     sys.settrace(tracer)
+
+def interrupt_in_the_driver_after_the_pop_of(task):
+    # As Trio's SIGINT handler does when the signal lands just after the
+    # driver's ready.popleft() returned: Handle._run not entered yet.
+    loops = {Driver._iterate.__code__, Driver._run_ready.__code__, Driver._run_ready_debug.__code__}
+    def in_loop(frame, event, arg):
+        handle = frame.f_locals.get("handle")
+        if event == "line" and handle is not None and steps(handle, task):
+            if handle not in frame.f_locals["ready"]:
+                sys.settrace(None)
+                raise KeyboardInterrupt
+        return in_loop
+    def tracer(frame, event, arg):
+        if event == "call" and frame.f_code in loops:
+            return in_loop
+    sys.settrace(tracer)
+
+interrupt_before_callback_of = {
+    "handle_run": interrupt_in_handle_run_before_callback_of,
+    "driver": interrupt_in_the_driver_after_the_pop_of,
+}[sys.argv[1]]
 
 async def aio_part():
     future = asyncio.get_running_loop().create_future()
@@ -254,21 +280,28 @@ async def aio_part():
     future.set_result(None)  # queues the task's wake-up
     await task
 
+async def in_debug_mode():
+    asyncio.get_running_loop().set_debug(debug)
+    await aio_part()
+
 try:
-    aiotrio.run(aiotrio.run_asyncio, aio_part)
+    aiotrio.run(aiotrio.run_asyncio, in_debug_mode)
 except KeyboardInterrupt:
     record.append("KeyboardInterrupt")
 print(record)
 """
 
 
-def test_interrupt_before_a_callback_runs_does_not_lose_it() -> None:
-    """A KeyboardInterrupt landing in Handle._run before its callback: the callback still runs.
+@pytest.mark.parametrize("debug", ["debug", "no-debug"])
+@pytest.mark.parametrize("where", ["handle_run", "driver"])
+def test_interrupt_before_a_callback_runs_does_not_lose_it(where: str, debug: str) -> None:
+    """A KeyboardInterrupt landing after the driver took a handle from the ready queue but
+    before its callback (in the driver's loop, or in Handle._run): the callback still runs.
 
     Lost, it was a task that never resumed, and a shutdown that waited for it forever
     (the Ctrl-C-among-bridge-calls hangs that remained).
     """
-    result = run_python_code(_INTERRUPTED_BEFORE_THE_CALLBACK)
+    result = run_python_code(_INTERRUPTED_BEFORE_THE_CALLBACK, argv=[where, debug], timeout=15)
     # The wake-up ran, after the shutdown had cancelled the task (so the task
     # sees CancelledError, as asyncio gives a ready task cancelled before it runs).
     assert result.stdout.strip() == "['waiter cancelled', 'KeyboardInterrupt']", result

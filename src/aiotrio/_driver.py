@@ -20,6 +20,7 @@ from ._asyncio_internals import (
     slow_callback_logger,
 )
 from ._clock import MonotonicClock
+from ._popped_handles import PopWindows
 from ._trio_view import current_view
 
 if TYPE_CHECKING:
@@ -529,7 +530,7 @@ class Driver:
                     look_at = now + latency
                     budget_end = look_at if look_at < batch_end else batch_end
         except BaseException as exc:
-            lost = handle_not_started(exc)
+            lost = handle_not_started(exc) or _POP_WINDOWS.popped_not_run(exc)
             if lost is not None:
                 loop._ready.appendleft(lost)  # it runs first, as it would have
             if self._on_fatal is None:
@@ -592,7 +593,8 @@ class Driver:
         if 0 < ntodo <= self._chunk and not loop._debug:
             # The common case, inlined: exactly BaseEventLoop._run_once's loop.
             for _ in range(ntodo):
-                handle = ready.popleft()
+                handle = ready[0]  # held before the pop: see aiotrio._popped_handles
+                ready.popleft()
                 if handle._cancelled:
                     continue
                 handle._run()
@@ -604,7 +606,7 @@ class Driver:
     def _run_ready(self, count: int, budget_end: float) -> int:
         """Run up to `count` ready callbacks; return how many the budget left."""
         loop = self._loop
-        popleft = loop._ready.popleft
+        ready = loop._ready
         chunk_started = perf_counter()
         while True:
             chunk = count if count < self._chunk else self._chunk
@@ -613,7 +615,8 @@ class Driver:
                 self._run_ready_debug(chunk)
             else:
                 for _ in range(chunk):
-                    handle = popleft()
+                    handle = ready[0]  # held before the pop: see aiotrio._popped_handles
+                    ready.popleft()
                     if handle._cancelled:
                         continue
                     handle._run()
@@ -639,14 +642,15 @@ class Driver:
         Adapted from the debug branch of CPython's BaseEventLoop._run_once.
         """
         loop = self._loop
-        popleft = loop._ready.popleft
+        ready = loop._ready
         for _ in range(chunk):
-            handle = popleft()
+            t0 = loop.time()
+            handle = ready[0]  # held before the pop: see aiotrio._popped_handles
+            ready.popleft()
             if handle._cancelled:
                 continue
             try:
                 loop._current_handle = handle
-                t0 = loop.time()
                 handle._run()
                 dt = loop.time() - t0
                 if dt >= loop.slow_callback_duration:
@@ -659,3 +663,6 @@ class Driver:
                 # die now: a failed task reports its unretrieved exception
                 # from its finaliser, in the exception handler set right now.
                 handle = None
+
+
+_POP_WINDOWS = PopWindows(Driver._iterate, Driver._run_ready, Driver._run_ready_debug)
