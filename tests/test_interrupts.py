@@ -308,6 +308,45 @@ def test_interrupt_before_a_callback_runs_does_not_lose_it(where: str, debug: st
     assert "destroyed" not in result.stderr, result.stderr
 
 
+_FIRST_CTRL_C_TO_TRIO_SECOND_TO_THE_LOOP = """
+import asyncio, signal, trio, aiotrio
+
+@trio.lowlevel.enable_ki_protection
+def ctrl_c_in_protected_code():
+    # Trio defers it to the main task, which waits in run_asyncio(main).
+    signal.raise_signal(signal.SIGINT)
+
+async def main():
+    loop = asyncio.get_running_loop()
+    try:
+        loop.call_soon(ctrl_c_in_protected_code)
+        await asyncio.sleep(3600)
+    except asyncio.CancelledError:
+        print("CLEANING", flush=True)
+        # A stuck cleanup; the second Ctrl-C lands in a loop callback, where
+        # Trio raises it (it goes to open_loop()'s fatal-error path).
+        loop.call_soon(signal.raise_signal, signal.SIGINT)
+        await asyncio.sleep(3600)
+        raise
+
+try:
+    aiotrio.run(aiotrio.run_asyncio, main)
+except KeyboardInterrupt:
+    print("KeyboardInterrupt")
+"""
+
+
+def test_second_ctrl_c_ends_a_stuck_cleanup_wherever_the_first_one_went() -> None:
+    """The first Ctrl-C reached the main task (deferred by Trio), the second a loop callback.
+
+    open_loop() counted Ctrl-Cs among its fatal errors only, so it took the
+    second for a first one and went on waiting for the cleanup: a hang (the
+    fault matrix's busy:twice cells).
+    """
+    result = run_python_code(_FIRST_CTRL_C_TO_TRIO_SECOND_TO_THE_LOOP, timeout=15)
+    assert result.stdout.split() == ["CLEANING", "KeyboardInterrupt"], result
+
+
 _INTERRUPTED_IN_A_WEAK_CALLBACK = """
 import asyncio, signal, sys, weakref
 import aiotrio

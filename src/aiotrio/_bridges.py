@@ -61,7 +61,16 @@ class AsyncioWaiter:
     parked forever (`release`).
     """
 
-    __slots__ = ("_blocked", "_on_cancel", "_released", "cancel_exc", "future", "task")
+    __slots__ = (
+        "_blocked",
+        "_interrupted",
+        "_on_cancel",
+        "_released",
+        "cancel_exc",
+        "cancelled_by_interrupt",
+        "future",
+        "task",
+    )
 
     def __init__(
         self,
@@ -75,14 +84,25 @@ class AsyncioWaiter:
         # Whether the task is parked in wait_task_rescheduled on our behalf.
         self._blocked = True
         self._released = False
+        # A second Ctrl-C came while the task was not parked (`interrupt`).
+        self._interrupted = False
         #: The cancel request's exception (Cancelled or KeyboardInterrupt).
         self.cancel_exc: BaseException | None = None
+        #: Whether the cancel request was a Ctrl-C (known from `abort` on,
+        #: before the task resumes to set `cancel_exc`).
+        self.cancelled_by_interrupt = False
 
     @_protected
     def abort(self, raise_cancel: Callable[[], Any]) -> trio.lowlevel.Abort:
         self._blocked = False
         on_cancel, self._on_cancel = self._on_cancel, None
         if on_cancel is not None:
+            try:
+                raise_cancel()  # only raises: which request this is
+            except KeyboardInterrupt:
+                self.cancelled_by_interrupt = True
+            except BaseException:  # trio.Cancelled
+                pass
             on_cancel()
         return trio.lowlevel.Abort.SUCCEEDED
 
@@ -97,6 +117,9 @@ class AsyncioWaiter:
         Not once the loop has released its waiters (it stopped serving between
         the cancel request and now): nothing would wake the task.
         """
+        if self._interrupted:
+            self.cancel_exc = KeyboardInterrupt()
+            return False
         if self.future.done() or self._released:
             return False
         self._blocked = True
@@ -117,8 +140,15 @@ class AsyncioWaiter:
             )
 
     def interrupt(self) -> None:
-        """Stop waiting with KeyboardInterrupt (the future keeps running)."""
-        self._wake(outcome.Error(KeyboardInterrupt()))
+        """Stop waiting with KeyboardInterrupt (the future keeps running).
+
+        A task woken by its cancel request but not yet parked again (it has
+        not run since) is told by `block_again` instead.
+        """
+        if self._blocked:
+            self._wake(outcome.Error(KeyboardInterrupt()))
+        else:
+            self._interrupted = True
 
     def _wake(self, result: outcome.Outcome[None]) -> None:
         if self._blocked:
@@ -510,6 +540,10 @@ class Bridges:
     @_protected
     def discard_waiter(self, waiter: AsyncioWaiter) -> None:
         self._asyncio_waiters.discard(waiter)
+
+    def waits_cancelled_by_interrupt(self) -> bool:
+        """Whether a Ctrl-C already cancelled a Trio task's wait on asyncio (a first one)."""
+        return any(waiter.cancelled_by_interrupt for waiter in self._asyncio_waiters)
 
     def interrupt_waiters(self) -> None:
         """A second Ctrl-C: every Trio task waiting on asyncio stops waiting now."""

@@ -86,21 +86,33 @@ async def open_loop_of(make_loop: Callable[[], L]) -> AsyncGenerator[L]:
         ) from None
     loop = make_loop()
     fatal: list[BaseException] = []
+    waiters_interrupted: list[bool] = []  # not empty once a second Ctrl-C released them
     failure: BaseException | None = None
     try:
         with loop._running_in_this_thread():
             async with trio.open_nursery(strict_exception_groups=True) as nursery:
 
                 def on_fatal(exc: BaseException) -> None:
-                    if not fatal:  # the first is raised; a repeating one is not hoarded
-                        fatal.append(exc)
-                    elif isinstance(exc, KeyboardInterrupt) and len(fatal) == 1:
+                    bridges = loop._trio.bridges
+                    if (
+                        isinstance(exc, KeyboardInterrupt)
+                        and not waiters_interrupted
+                        and (
+                            any(isinstance(earlier, KeyboardInterrupt) for earlier in fatal)
+                            # The first Ctrl-C may have gone to a Trio task
+                            # instead (Trio delivers it to the main task when
+                            # it lands in protected code).
+                            or bridges.waits_cancelled_by_interrupt()
+                        )
+                    ):
                         # A second Ctrl-C while the first one's cancellation
                         # winds down: stop waiting for slow asyncio cleanups,
                         # as asyncio.run() does (once: the block's own
                         # shutdown still waits for them).
+                        waiters_interrupted.append(True)
+                        bridges.interrupt_waiters()
+                    if not fatal:  # the first is raised; a repeating one is not hoarded
                         fatal.append(exc)
-                        loop._trio.bridges.interrupt_waiters()
                     nursery.cancel_scope.cancel()
 
                 # Not nursery.start(): Trio does not move a started task out of
