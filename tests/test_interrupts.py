@@ -347,6 +347,35 @@ def test_second_ctrl_c_ends_a_stuck_cleanup_wherever_the_first_one_went() -> Non
     assert result.stdout.split() == ["CLEANING", "KeyboardInterrupt"], result
 
 
+_INTERRUPTED_BETWEEN_AENTER_AND_THE_BODY = """
+import asyncio, sys, trio, aiotrio
+
+async def main():
+    manager = trio.move_on_after(3600) if sys.argv[1] == "scope" else trio.open_nursery()
+    held = aiotrio.trio_as_aio(manager)
+    await held.__aenter__()
+    # Where Trio's SIGINT handler can raise: in the task's own frame, after
+    # __aenter__ returned and before the body, so `async with` calls no __aexit__.
+    raise KeyboardInterrupt
+
+try:
+    aiotrio.run(aiotrio.run_asyncio, main)
+except KeyboardInterrupt:
+    print("KeyboardInterrupt")
+"""
+
+
+@pytest.mark.parametrize("manager", ["scope", "nursery"])
+def test_interrupt_between_aenter_and_the_body_does_not_hold_the_trio_manager(
+    manager: str,
+) -> None:
+    """Held open with no ``__aexit__`` to come, the Trio manager kept the block's shutdown
+    waiting for its call forever (the fault matrix's bridges:twice cells)."""
+    result = run_python_code(_INTERRUPTED_BETWEEN_AENTER_AND_THE_BODY, argv=[manager], timeout=15)
+    assert result.stdout.split() == ["KeyboardInterrupt"], result
+    assert "never retrieved" not in result.stderr, result.stderr
+
+
 _INTERRUPTED_IN_A_WEAK_CALLBACK = """
 import asyncio, signal, sys, weakref
 import aiotrio

@@ -480,21 +480,43 @@ class _HeldTrioContext:
         self._entered.call = call
         call.add_done_callback(self._entered.on_call_done)
         try:
-            return await self._entered
+            value = await self._entered
         except BaseException:
             entered = self._entered
             if entered.done() and not entered.cancelled() and entered.exception() is None:
                 # Entered, but this task was cancelled before it resumed:
                 # __aexit__ will not run, so leave the manager here.
-                self._user = None
-                self._exit_requested.set()
-                call.cancel()
+                self._abandon()
                 await asyncio.wait([call])
             raise
+        if self._user is not None:
+            self._user.add_done_callback(self._on_user_done)
+        return value
+
+    def _abandon(self) -> None:
+        """Leave the manager without an ``__aexit__`` from asyncio (none will come)."""
+        call = self._entered.call
+        assert call is not None
+        self._user = None
+        self._exit_requested.set()
+        call.cancel()
+
+    def _on_user_done(self, user: asyncio.Task[Any]) -> None:
+        # A Ctrl-C (or SystemExit) can land in the task's own frame between
+        # __aenter__'s return and the body: Python then skips __aexit__, and
+        # the manager would be held until the loop's shutdown, which waits
+        # for this Trio call: a hang. Other endings leave it alone (the
+        # manager may be exited from another task, as a fixture's teardown).
+        if self._exit_requested.is_set() or user.cancelled():
+            return
+        if isinstance(user.exception(), (KeyboardInterrupt, SystemExit)):
+            self._abandon()
 
     async def exit(self, error: BaseException | None) -> bool:
         call = self._entered.call
         assert call is not None
+        if self._user is not None:
+            self._user.remove_done_callback(self._on_user_done)
         self._exit_error = error
         self._exit_requested.set()
         try:
