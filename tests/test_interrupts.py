@@ -347,16 +347,44 @@ def test_second_ctrl_c_ends_a_stuck_cleanup_wherever_the_first_one_went() -> Non
     assert result.stdout.split() == ["CLEANING", "KeyboardInterrupt"], result
 
 
-_INTERRUPTED_BETWEEN_AENTER_AND_THE_BODY = """
+_INTERRUPTED_WHILE_A_TRIO_MANAGER_IS_HELD = """
 import asyncio, sys, trio, aiotrio
+from aiotrio._adapters import _HeldTrioContext
+
+manager_kind, where = sys.argv[1], sys.argv[2]
+
+def interrupt_at(code, line_offset):
+    # As Trio's SIGINT handler does when the signal lands on that line.
+    def in_frame(frame, event, arg):
+        if event == "line" and frame.f_lineno == code.co_firstlineno + line_offset:
+            sys.settrace(None)
+            raise KeyboardInterrupt
+        return in_frame
+    def tracer(frame, event, arg):
+        if event == "call" and frame.f_code is code:
+            return in_frame
+    sys.settrace(tracer)
+
+def line_of(fn, text):
+    import inspect
+    lines, first = inspect.getsourcelines(fn)
+    return next(n for n, line in enumerate(lines) if text in line)
 
 async def main():
-    manager = trio.move_on_after(3600) if sys.argv[1] == "scope" else trio.open_nursery()
+    manager = trio.move_on_after(3600) if manager_kind == "scope" else trio.open_nursery()
     held = aiotrio.trio_as_aio(manager)
+    if where == "enter":  # the Trio call started, not yet recorded
+        interrupt_at(_HeldTrioContext.enter.__code__,
+                     line_of(_HeldTrioContext.enter, "self._entered.call = call"))
     await held.__aenter__()
-    # Where Trio's SIGINT handler can raise: in the task's own frame, after
-    # __aenter__ returned and before the body, so `async with` calls no __aexit__.
-    raise KeyboardInterrupt
+    if where == "gap":
+        # In the task's own frame, after __aenter__ returned and before the
+        # body: `async with` then calls no __aexit__.
+        raise KeyboardInterrupt
+    if where == "exit":  # __aexit__ called, the manager not yet told
+        interrupt_at(_HeldTrioContext.exit.__code__, 1)
+    await held.__aexit__(None, None, None)
+    print("exited without an interrupt")
 
 try:
     aiotrio.run(aiotrio.run_asyncio, main)
@@ -365,13 +393,18 @@ except KeyboardInterrupt:
 """
 
 
+@pytest.mark.parametrize("where", ["enter", "gap", "exit"])
 @pytest.mark.parametrize("manager", ["scope", "nursery"])
-def test_interrupt_between_aenter_and_the_body_does_not_hold_the_trio_manager(
-    manager: str,
+def test_interrupt_in_the_asyncio_side_does_not_hold_the_trio_manager(
+    manager: str, where: str
 ) -> None:
-    """Held open with no ``__aexit__`` to come, the Trio manager kept the block's shutdown
+    """A Ctrl-C in the asyncio task that uses ``trio_as_aio(cm)``, wherever it lands: in
+    ``__aenter__``, between it and the body, or in ``__aexit__`` before the manager was
+    told. Held open with no exit to come, the Trio manager kept the block's shutdown
     waiting for its call forever (the fault matrix's bridges:twice cells)."""
-    result = run_python_code(_INTERRUPTED_BETWEEN_AENTER_AND_THE_BODY, argv=[manager], timeout=15)
+    result = run_python_code(
+        _INTERRUPTED_WHILE_A_TRIO_MANAGER_IS_HELD, argv=[manager, where], timeout=15
+    )
     assert result.stdout.split() == ["KeyboardInterrupt"], result
     assert "never retrieved" not in result.stderr, result.stderr
 

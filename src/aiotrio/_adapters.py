@@ -476,55 +476,64 @@ class _HeldTrioContext:
             self._user.cancel()
 
     async def enter(self) -> Any:
+        user = self._user
+        if user is not None:
+            # First: whatever lands in this task from here on (a Ctrl-C in
+            # this very frame), its end releases the manager.
+            user.add_done_callback(self._on_user_done)
         call = start_trio_call(self._loop, self._hold, ())
         self._entered.call = call
         call.add_done_callback(self._entered.on_call_done)
         try:
-            value = await self._entered
+            return await self._entered
         except BaseException:
             entered = self._entered
+            self._forget_user()
             if entered.done() and not entered.cancelled() and entered.exception() is None:
                 # Entered, but this task was cancelled before it resumed:
                 # __aexit__ will not run, so leave the manager here.
                 self._abandon()
                 await asyncio.wait([call])
             raise
-        if self._user is not None:
-            self._user.add_done_callback(self._on_user_done)
-        return value
 
     def _abandon(self) -> None:
         """Leave the manager without an ``__aexit__`` from asyncio (none will come)."""
-        call = self._entered.call
-        assert call is not None
         self._user = None
         self._exit_requested.set()
-        call.cancel()
+        call = self._entered.call
+        if call is not None:
+            call.cancel()
 
     def _on_user_done(self, user: asyncio.Task[Any]) -> None:
-        # A Ctrl-C (or SystemExit) can land in the task's own frame between
-        # __aenter__'s return and the body: Python then skips __aexit__, and
-        # the manager would be held until the loop's shutdown, which waits
-        # for this Trio call: a hang. Other endings leave it alone (the
-        # manager may be exited from another task, as a fixture's teardown).
+        # A Ctrl-C (or SystemExit) can land anywhere in the task's own code,
+        # this class's included: between __aenter__'s return and the body
+        # (Python then skips __aexit__), or in exit() before it signals the
+        # manager. Held, the manager would keep the loop's shutdown, which
+        # waits for this Trio call, waiting forever. Other endings leave it
+        # alone: the manager may be exited from another task (a fixture's
+        # teardown).
         if self._exit_requested.is_set() or user.cancelled():
             return
         if isinstance(user.exception(), (KeyboardInterrupt, SystemExit)):
             self._abandon()
 
-    async def exit(self, error: BaseException | None) -> bool:
-        call = self._entered.call
-        assert call is not None
+    def _forget_user(self) -> None:
         if self._user is not None:
             self._user.remove_done_callback(self._on_user_done)
+
+    async def exit(self, error: BaseException | None) -> bool:
         self._exit_error = error
         self._exit_requested.set()
+        call = self._entered.call
+        assert call is not None
         try:
             swallowed = await call
         except BaseException as raised:
             if _is_only(raised, error):
                 return False
             raise
+        finally:
+            self._forget_user()
         if swallowed and self._cancelled_user and self._user is not None:
             self._user.uncancel()
         return swallowed

@@ -100,7 +100,11 @@ def _dump_state(signum: int, frame: Any) -> None:
             if code_frame is not None:
                 frames.append(f"{code_frame.f_code.co_name}:{code_frame.f_lineno}")
             coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
-        print("  " * depth, task.name, " > ".join(frames), file=sys.stderr)
+        status = getattr(task, "_cancel_status", None)
+        cancelled = getattr(status, "effectively_cancelled", "?")
+        print(
+            "  " * depth, task.name, f"[cancelled={cancelled}]", " > ".join(frames), file=sys.stderr
+        )
         for nursery in task.child_nurseries:
             stack.extend((child, depth + 1) for child in nursery.child_tasks)
     for loop in _LOOPS:
@@ -108,7 +112,8 @@ def _dump_state(signum: int, frame: Any) -> None:
         if driver is not None:
             print(
                 f"  driver running={driver.is_running} exit_requested={driver.exit_requested}"
-                f" ready={len(loop._ready)} closed={loop.is_closed()}",
+                f" ready={len(loop._ready)} closed={loop.is_closed()}"
+                f" serving={loop._trio.bridges.serving}",
                 file=sys.stderr,
             )
         for task in asyncio.all_tasks(loop):
