@@ -98,7 +98,7 @@ async def open_loop_of(make_loop: Callable[[], L]) -> AsyncGenerator[L]:
                         isinstance(exc, KeyboardInterrupt)
                         and not waiters_interrupted
                         and (
-                            any(isinstance(earlier, KeyboardInterrupt) for earlier in fatal)
+                            (fatal and isinstance(fatal[0], KeyboardInterrupt))
                             # The first Ctrl-C may have gone to a Trio task
                             # instead (Trio delivers it to the main task when
                             # it lands in protected code).
