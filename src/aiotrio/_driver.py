@@ -526,6 +526,13 @@ class Driver:
                         self.yields_for_trio += 1
                         return BatchEnd.BUSY
                     if now >= batch_end:
+                        if deadline_at - now < latency:
+                            # Cut short by Trio's deadline, which the clock
+                            # reads above place a microsecond or two later
+                            # than the first estimate: it falls due during
+                            # our checkpoint, and the woken task must run
+                            # before our next (long) batch.
+                            self._woke_trio = True
                         return BatchEnd.BUSY
                     look_at = now + latency
                     budget_end = look_at if look_at < batch_end else batch_end
