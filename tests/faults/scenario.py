@@ -810,6 +810,20 @@ def _closing(call: Any) -> Any:
         coro.close()
 
 
+def _repair_stock_running_state(loop: asyncio.BaseEventLoop) -> None:
+    """Undo CPython gh-130145 on the stock reference loop (3.13.0 here).
+
+    There, a refused ``run_forever()`` on a running loop still runs its
+    clean-up: the loop forgets that it runs and the thread's running loop
+    is cleared, so the reference run breaks ("Event loop is closed" at its
+    shutdown). Stock asyncio's answer to the misuse (RuntimeError) is
+    what the matrix compares; its self-inflicted state is put back.
+    """
+    if asyncio.events._get_running_loop() is None:
+        loop._thread_id = threading.get_ident()  # type: ignore[attr-defined]
+        asyncio.events._set_running_loop(loop)
+
+
 def _loop_misuses(loop: asyncio.AbstractEventLoop) -> dict[str, str]:
     """Misuse loop methods; return the exception type name each raised ("-" if none)."""
 
@@ -855,6 +869,10 @@ def _loop_misuses(loop: asyncio.AbstractEventLoop) -> dict[str, str]:
                 raised[name] = "-"
             except BaseException as exc:
                 raised[name] = type(exc).__name__
+            if isinstance(loop, asyncio.BaseEventLoop) and type(loop).__module__.startswith(
+                "asyncio"
+            ):
+                _repair_stock_running_state(loop)
     finally:
         for sock in (a, b, blocking):
             sock.close()
