@@ -488,3 +488,60 @@ def test_interrupt_delivered_during_the_shutdown_still_shuts_the_loop_down() -> 
     with pytest.raises(KeyboardInterrupt):
         trio.run(main)
     assert events == ["asyncio task cancelled by the shutdown"]
+
+
+_FIRST_CTRL_C_INSIDE_TRIO_UNDER_A_RUNNER = """
+import asyncio, os, signal, sys, aiotrio
+from aiotrio._driver import Driver
+record = []
+
+class Watched(asyncio.Future):
+    def cancel(self, msg=None):
+        codes = set()
+        frame = sys._getframe()
+        while frame is not None:
+            codes.add(frame.f_code)
+            frame = frame.f_back
+        in_batch = Driver._batch.__code__ in codes
+        record.append("cancelled in a batch" if in_batch else "cancelled inside Trio")
+        return super().cancel(msg)
+
+def interrupt_when_the_driver_parks():
+    # The signal's handler runs in the driver's _park: Trio's own (KI-protected) code.
+    def tracer(frame, event, arg):
+        if event == "call" and frame.f_code is Driver._park.__code__:
+            sys.settrace(None)
+            os.kill(os.getpid(), signal.SIGINT)
+    sys.settrace(tracer)
+
+async def main():
+    future = Watched()
+    interrupt_when_the_driver_parks()
+    try:
+        await future
+    except asyncio.CancelledError:
+        record.append("main cancelled")
+        raise
+
+try:
+    with asyncio.Runner(loop_factory=aiotrio.new_event_loop) as runner:
+        runner.run(main())
+except KeyboardInterrupt:
+    record.append("KeyboardInterrupt")
+print(record)
+"""
+
+
+def test_first_ctrl_c_inside_trio_cancels_the_main_task_from_a_loop_callback() -> None:
+    """asyncio.Runner's first Ctrl-C cancels the main task, which reaches Trio (the
+    cancel scopes of run_trio calls); landing in Trio's own code, it waits for a
+    loop callback, as the second one's KeyboardInterrupt does.
+
+    Called inline, it cancelled from the middle of the interrupted Trio step; the
+    fault matrix saw Ctrl-C among bridge calls hang under loop_factory and
+    ``python -m aiotrio`` about once in 700 runs, Trio calls left parked.
+    """
+    result = run_python_code(_FIRST_CTRL_C_INSIDE_TRIO_UNDER_A_RUNNER, timeout=15)
+    assert result.stdout.strip() == str(
+        ["cancelled in a batch", "main cancelled", "KeyboardInterrupt"]
+    ), result

@@ -6,9 +6,10 @@ raises KeyboardInterrupt wherever the main thread is. Trio then leaves SIGINT
 alone, so that exception can land inside Trio's own scheduler, which it
 corrupts (AssertionError, tasks destroyed while pending). While a hosted run
 serves, `guard_sigint` wraps such a handler: where Trio's code is running
-(KI-protected frames) the KeyboardInterrupt is raised by a loop callback
-instead, so it leaves the run as any exception escaping a callback does;
-elsewhere it is raised at once, as asyncio would.
+(KI-protected frames) a loop callback calls the handler instead, so its
+first call cancels the main task from asyncio code, and the
+KeyboardInterrupt of its second leaves the run as any exception escaping a
+callback does; elsewhere the handler runs at once, as asyncio's would.
 """
 
 from __future__ import annotations
@@ -27,10 +28,6 @@ if TYPE_CHECKING:
     from ._loop import EventLoop
 
 
-def _raise(exc: BaseException) -> None:
-    raise exc
-
-
 @contextlib.contextmanager
 def guard_sigint(loop: EventLoop) -> Generator[None]:
     """Wrap a raising Python SIGINT handler for the duration of a hosted run."""
@@ -43,13 +40,14 @@ def guard_sigint(loop: EventLoop) -> Generator[None]:
         return
 
     def guarded(signum: int, frame: FrameType | None) -> None:
-        if not trio.lowlevel.currently_ki_protected():
+        if not trio.lowlevel.currently_ki_protected() or loop.is_closed():
             handler(signum, frame)
             return
-        try:
-            handler(signum, frame)
-        except KeyboardInterrupt as exc:
-            loop.call_soon_threadsafe(_raise, exc)
+        # Inside Trio's own code the whole handler waits for a loop callback,
+        # the first Ctrl-C too: it cancels the main task, and that reaches
+        # Trio (the cancel scopes of its run_trio calls) from the middle of
+        # whatever Trio step the signal interrupted.
+        loop.call_soon_threadsafe(handler, signum, frame)
 
     signal.signal(signal.SIGINT, guarded)
     try:
