@@ -2,7 +2,7 @@
 
 Wall-clock ratios on a shared machine are noisy; instruction counts are not.
 For each implementation, one process runs under ``valgrind --tool=callgrind``
-and measures every benchmark body of families 1-9 twice, with N and 2N
+and measures every benchmark body of families 1-10 twice, with N and 2N
 operations; callgrind dumps its counts at each marker (a ``getppid()``
 call) around the timed runs, so ``(cost(2N) - cost(N)) / N`` is the cost of
 one operation, free of setup and of per-run constants. Kernel time (system
@@ -48,6 +48,8 @@ BODIES: dict[str, tuple[str, int]] = {
     "udp_64B": ("8", 400),
     "tls_streams_64B": ("9", 200),
     "tls_streams_64KiB": ("9", 50),
+    "run_trio": ("10", 2000),
+    "trio_sleep0": ("10", 2000),
 }
 
 
@@ -143,6 +145,22 @@ async def _bodies(names: list[str]) -> dict[str, Any]:
 
         return run, teardown
 
+    async def run_trio_empty(n: int) -> None:
+        import aiotrio
+
+        for _ in range(n):
+            await aiotrio.run_trio(nothing)
+
+    async def trio_sleep0(n: int) -> None:
+        import aiotrio
+        import trio
+
+        async def sleeps() -> None:
+            for _ in range(n):
+                await trio.sleep(0)
+
+        await aiotrio.run_trio(sleeps)
+
     setups: dict[str, Callable[[], Awaitable[tuple[Any, Any]]]] = {
         "call_soon_chain": lambda: simple(bm_call_soon.chain),
         "call_soon_burst": lambda: simple(bm_call_soon.burst),
@@ -158,6 +176,8 @@ async def _bodies(names: list[str]) -> dict[str, Any]:
         "tcp_protocol_64KiB": lambda: protocol_setup(64 * 1024),
         "tcp_100_clients": many_setup,
         "udp_64B": udp_setup,
+        "run_trio": lambda: simple(run_trio_empty),
+        "trio_sleep0": lambda: simple(trio_sleep0),
         "tls_streams_64B": lambda: stream_setup(64, tls=True),
         "tls_streams_64KiB": lambda: stream_setup(64 * 1024, tls=True),
     }
