@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import outcome
 import trio
@@ -32,6 +32,23 @@ if TYPE_CHECKING:
     from ._loop import EventLoop
 
 T = TypeVar("T")
+
+
+class ParkedDriver(Protocol):
+    """What bridge workers may do for the loop's parked driver (`aiotrio._driver.Driver`).
+
+    A worker that finishes a call while the driver is parked runs the batch
+    that the call's result makes in its own Trio step, instead of waking the
+    driver for it: `hold_parked` before settling the call's future (True:
+    the driver stays parked, and the worker then calls `run_parked_batch`,
+    or `wake` if it cannot, without a Trio checkpoint in between).
+    """
+
+    def hold_parked(self) -> bool: ...
+
+    def run_parked_batch(self) -> None: ...
+
+    def wake(self) -> None: ...
 
 
 # The bridges' bookkeeping runs inside asyncio callbacks and Trio tasks alike.
@@ -280,7 +297,7 @@ class _Worker:
     cancelled it, so cancelling one call never reaches another.
     """
 
-    __slots__ = ("_idle", "context", "scope", "task")
+    __slots__ = ("_idle", "batching", "context", "holds_driver", "pending", "scope", "task")
 
     def __init__(self, task: trio.lowlevel.Task, idle: list[_Worker]) -> None:
         self.task = task
@@ -288,6 +305,12 @@ class _Worker:
         self.scope = trio.CancelScope()
         # What the worker runs in between calls: nothing of its last caller's.
         self.context = contextvars.Context()
+        #: It settled its call with the driver held parked (`ParkedDriver`).
+        self.holds_driver = False
+        #: It runs the parked driver's batch now, listed as idle: a call
+        #: handed to it meanwhile waits in `pending` (it cannot be rescheduled).
+        self.batching = False
+        self.pending: TrioCallFuture[Any] | None = None
 
     def hand(self, call: TrioCallFuture[Any], name: str) -> None:
         """Give the parked worker `call`: it runs it in a copy of the current context.
@@ -299,7 +322,10 @@ class _Worker:
         task.context = contextvars.copy_context()
         task.name = name
         call.trio_task = task
-        trio.lowlevel.reschedule(task, outcome.Value(call))
+        if self.batching:
+            self.pending = call  # taken after the batch (Bridges._next_call)
+        else:
+            trio.lowlevel.reschedule(task, outcome.Value(call))
 
     def park(self) -> None:
         """Before waiting for the next call (handed by `hand`; `abort` ends the wait)."""
@@ -362,6 +388,7 @@ class Bridges:
         "_asyncio_waiters",
         "_current",
         "_detach_events",
+        "_driver",
         "_idle_workers",
         "_loop",
         "_nursery",
@@ -381,10 +408,16 @@ class Bridges:
         self._idle_workers: list[_Worker] = []
         #: Calls handed to a worker that has not run since (the driver reads it).
         self.handoffs = 0
+        # The loop's driver, for batches run while it is parked (`ParkedDriver`).
+        self._driver: ParkedDriver | None = None
         self._asyncio_waiters: set[AsyncioWaiter] = set()
         # Set when the loop stops serving: Trio tasks waiting for asyncio work
         # that will not run in this Trio run (see `until_detached`).
         self._detach_events: set[trio.Event] = set()
+
+    def offer_parked_batches(self, driver: ParkedDriver) -> None:
+        """Workers run `driver`'s batches while it is parked (see `ParkedDriver`)."""
+        self._driver = driver
 
     # -- serving -------------------------------------------------------------------
 
@@ -452,22 +485,52 @@ class Bridges:
         idle = self._idle_workers
         worker = _Worker(trio.lowlevel.current_task(), idle)
         call.trio_task = worker.task
-        while True:
-            with worker.scope as scope:
-                while True:
-                    await self._run_call(worker, call)
-                    if scope.cancel_called:
-                        break  # the call was cancelled, and finished anyway
-                    if self._nursery is None or len(idle) >= _MAX_IDLE_WORKERS:
-                        return
-                    worker.park()
-                    call = await trio.lowlevel.wait_task_rescheduled(worker.abort)
-            # This scope has served a cancelled call: the next calls get a new one.
-            worker.scope = trio.CancelScope()
-            if self._nursery is None or len(idle) >= _MAX_IDLE_WORKERS:
-                return
-            worker.park()
-            call = await trio.lowlevel.wait_task_rescheduled(worker.abort)
+        try:
+            while True:
+                with worker.scope as scope:
+                    while True:
+                        await self._run_call(worker, call)
+                        if scope.cancel_called:
+                            break  # the call was cancelled, and finished anyway
+                        if self._nursery is None or len(idle) >= _MAX_IDLE_WORKERS:
+                            return
+                        call = await self._next_call(worker)
+                # This scope has served a cancelled call: the next calls get a new one.
+                worker.scope = trio.CancelScope()
+                if self._nursery is None or len(idle) >= _MAX_IDLE_WORKERS:
+                    return
+                call = await self._next_call(worker)
+        finally:
+            if worker.holds_driver:  # leaving without the batch: the driver runs it
+                worker.holds_driver = False
+                assert self._driver is not None
+                self._driver.wake()
+
+    async def _next_call(self, worker: _Worker) -> TrioCallFuture[Any]:
+        """Park `worker` until a call is handed to it.
+
+        If it holds the parked driver, it first runs the driver's batch,
+        listed as idle: a call that batch hands it (the caller's next
+        ``run_trio``, typically) starts after one checkpoint, and the driver
+        need not run at all.
+        """
+        worker.park()
+        if worker.holds_driver:
+            worker.holds_driver = False
+            driver = self._driver
+            assert driver is not None
+            worker.batching = True
+            try:
+                driver.run_parked_batch()
+            finally:
+                worker.batching = False
+            call = worker.pending
+            if call is not None:
+                worker.pending = None
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                return call
+        call = await trio.lowlevel.wait_task_rescheduled(worker.abort)
+        return cast("TrioCallFuture[Any]", call)
 
     async def _run_call(self, worker: _Worker, call: TrioCallFuture[Any]) -> None:
         """Run `call` on `worker` (in the call's context) and settle its future.
@@ -484,7 +547,7 @@ class Bridges:
                 # cancel() returned True before the call began: end cancelled
                 # without running it, as an asyncio task cancelled before its
                 # first step does.
-                call.settle(None)
+                self._settle(worker, call, None)
                 return
             call._worker = worker
             if call.cancel_called:  # by the loop's shutdown: start, cancelled
@@ -495,15 +558,25 @@ class Bridges:
                 # Our scope absorbs the cancel that cancel() asked for; one
                 # from outside (the loop shutting down) keeps propagating.
                 cancelled, rest = _split_cancelled(exc)
-                call.settle(None if rest is None else outcome.Error(rest))
+                self._settle(worker, call, None if rest is None else outcome.Error(rest))
                 if cancelled is not None:
                     raise cancelled from None
                 return
-            call.settle(outcome.Value(value))
+            self._settle(worker, call, outcome.Value(value))
         finally:
             call._worker = None
             call.args = ()  # the done future need not keep the arguments alive
             self._call_finished(call)
+
+    @_protected
+    def _settle(
+        self, worker: _Worker, call: TrioCallFuture[Any], result: outcome.Outcome[Any] | None
+    ) -> None:
+        """Settle `call`, holding the driver parked if it is (see `ParkedDriver`)."""
+        driver = self._driver
+        if driver is not None and not call.done():
+            worker.holds_driver = driver.hold_parked()
+        call.settle(result)
 
     @_protected
     def _call_finished(self, future: TrioCallFuture[Any]) -> None:

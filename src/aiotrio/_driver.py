@@ -21,6 +21,7 @@ from ._asyncio_internals import (
 )
 from ._clock import MonotonicClock
 from ._popped_handles import PopWindows
+from ._trio_side import PARKED
 from ._trio_view import current_view
 
 if TYPE_CHECKING:
@@ -159,8 +160,10 @@ class Driver:
       earlier either way.
     - When a ``run_trio`` call this loop handed to a bridge worker
       (`aiotrio._bridges.Bridges`) has not run yet, and nothing is ready,
-      the driver takes one checkpoint without a batch: the worker shares
-      Trio's batch with it, and its result is the work the next batch runs.
+      the driver parks at once: the worker, once the call is done, runs the
+      batch that its result makes (`run_parked_batch`) in its own Trio step,
+      and while asyncio code keeps calling ``run_trio`` the driver stays
+      parked and each call costs the worker's step alone.
     - With ``returns_on_stop`` (``run_forever``) the driver returns after
       the iteration in which ``loop.stop()`` was seen, as asyncio does;
       otherwise (``open_loop``) ``loop.stop()`` is ignored and it serves until
@@ -188,6 +191,7 @@ class Driver:
         self._loop = loop
         self._readiness = readiness
         readiness.offer_batches(self.batch_while_parked)
+        loop._trio.bridges.offer_parked_batches(self)
         self._context = AsyncioContext(
             loop, loop._asyncgen_firstiter_hook, loop._asyncgen_finalizer_hook
         )
@@ -213,6 +217,9 @@ class Driver:
         # How the last batch run for the parked driver (`batch_while_parked`)
         # ended, when it had to wake the driver; None otherwise.
         self._parked_end: BatchEnd | None = None
+        # What such a batch raised when the one running it could not hand it
+        # to the driver (a bridge worker: `run_parked_batch`).
+        self._parked_error: BaseException | None = None
         #: Statistics for tests and benchmarks: batches run, and how many of
         #: them ended early because Trio had work (a look or a deadline).
         self.batches = 0
@@ -282,6 +289,7 @@ class Driver:
         """Serve the loop until it stops (see the class contract)."""
         self._exit_requested = False
         self._parked_end = None
+        self._parked_error = None
         self._view = current_view()
         self._trio_pending = False
         self._returns_on_stop = returns_on_stop
@@ -334,52 +342,54 @@ class Driver:
         spins = 0
         loop = self._loop
         bridges = loop._trio.bridges
-        waited_for_workers = False
         while True:
-            if bridges.handoffs > 0 and not waited_for_workers and not loop._ready:
+            if bridges.handoffs > 0 and not loop._ready and not self._unfinished:
                 # A run_trio call we handed to a bridge worker has not run:
-                # the worker is in this Trio batch, after us (Trio orders a
-                # batch at random). A batch now would find nothing; its result
-                # is the next one's work. Once in a row at most: a wrong count
-                # costs a Trio round, never a hang.
-                waited_for_workers = True
-                await trio.lowlevel.checkpoint()
-                continue
-            waited_for_workers = False
-            end = self._batch(view)
-            if end is BatchEnd.STOPPED:
-                return
-            if self._woke_trio:
-                # Trio is about to wake tasks, which may run after the
-                # driver in Trio's next batch: one more checkpoint makes sure
-                # they have run before the driver's next batch.
-                self._woke_trio = False
-                await trio.lowlevel.checkpoint()
-            if end is not BatchEnd.BUSY:
-                # Nothing to do for now.
-                runnable = view.runnable()
-                if end is BatchEnd.DRAINED and (runnable or self._saw_io):
-                    # Work may follow at once: Trio tasks this batch woke or
-                    # started hand us their next call within a batch or two,
-                    # and I/O begets I/O (a reply to what we just sent).
-                    spins = _SPINS_BEFORE_PARKING
-                    self._trio_pending = runnable > 0
-                elif spins:
-                    spins -= 1
-                else:
-                    await self._park(scope)
-                    parked_end, self._parked_end = self._parked_end, None
-                    if parked_end is BatchEnd.STOPPED:
-                        return
-                    if parked_end is None or not self._woke_trio:
-                        continue
-                    # A batch run for us wants Trio's woken tasks to run
-                    # first: as after a batch of our own (above).
+                # a batch now would find nothing. Park: the worker runs the
+                # batch its result makes (`run_parked_batch`), and a wrong
+                # count costs a park, never a hang (anything queued wakes us).
+                park = True
+            else:
+                park = False
+                end = self._batch(view)
+                if end is BatchEnd.STOPPED:
+                    return
+                if self._woke_trio:
+                    # Trio is about to wake tasks, which may run after the
+                    # driver in Trio's next batch: one more checkpoint makes
+                    # sure they have run before the driver's next batch.
                     self._woke_trio = False
+                    await trio.lowlevel.checkpoint()
+                if end is not BatchEnd.BUSY:
+                    # Nothing to do for now.
+                    runnable = view.runnable()
+                    if end is BatchEnd.DRAINED and (runnable or self._saw_io):
+                        # Work may follow at once: Trio tasks this batch woke or
+                        # started hand us their next call within a batch or two,
+                        # and I/O begets I/O (a reply to what we just sent).
+                        spins = _SPINS_BEFORE_PARKING
+                        self._trio_pending = runnable > 0
+                    elif spins:
+                        spins -= 1
+                    else:
+                        park = True
+            if park:
+                await self._park(scope)
+                error, self._parked_error = self._parked_error, None
+                if error is not None:
+                    raise error  # from a batch run for us, as if from our own
+                parked_end, self._parked_end = self._parked_end, None
+                if parked_end is BatchEnd.STOPPED:
+                    return
+                if parked_end is None or not self._woke_trio:
+                    continue
+                # A batch run for us wants Trio's woken tasks to run
+                # first: as after a batch of our own (above).
+                self._woke_trio = False
             await trio.lowlevel.checkpoint()
 
-    @_driver_step
-    async def _park(self, scope: trio.CancelScope) -> None:
+    def _arm_wake_up(self) -> None:
+        """Make the parked driver wake when the loop's earliest timer is due."""
         loop = self._loop
         scheduled = loop._scheduled
         timer = self._timer
@@ -394,10 +404,17 @@ class Driver:
                     timer.set(deadline, loop._trio.now())
             elif timer.deadline is not None:
                 timer.clear()
-        else:
+            return
+        scope = self._park_scope
+        if scope is not None:
             deadline = self._trio_deadline(scheduled[0]._when) if scheduled else math.inf
             if scope.deadline != deadline:
                 scope.deadline = deadline
+
+    @_driver_step
+    async def _park(self, scope: trio.CancelScope) -> None:
+        loop = self._loop
+        self._arm_wake_up()
         side = loop._trio
         side.mark_parked()
         try:
@@ -427,6 +444,8 @@ class Driver:
         """
         view = self._view
         assert view is not None
+        if self._parked_error is not None:
+            return outcome.Value(None)  # the driver is woken to raise it
         side = self._loop._trio
         side.mark_awake()  # callbacks need not wake the driver: they run now
         try:
@@ -434,16 +453,46 @@ class Driver:
         except BaseException as exc:
             return outcome.Error(exc)
         if end is BatchEnd.DRAINED or end is BatchEnd.IDLE:
-            scope = self._park_scope
-            if scope is not None:
-                scheduled = self._loop._scheduled
-                deadline = self._trio_deadline(scheduled[0]._when) if scheduled else math.inf
-                if scope.deadline != deadline:
-                    scope.deadline = deadline
+            self._arm_wake_up()
             side.mark_parked()
             return end is BatchEnd.DRAINED and (self._saw_io or view.runnable() > 0)
         self._parked_end = end
         return outcome.Value(None)
+
+    # -- batches run by bridge workers (aiotrio._bridges.ParkedDriver) -------------
+
+    def hold_parked(self) -> bool:
+        """Before a bridge worker queues work: whether the driver is parked.
+
+        If it is (and nobody has woken it), it is marked awake so that the
+        work queued now does not wake it through the self-pipe, and the
+        caller must then call `run_parked_batch` or `wake`, without a Trio
+        checkpoint in between.
+        """
+        side = self._loop._trio
+        if side.intercept != PARKED or self._parked_error is not None:
+            return False
+        side.mark_awake()
+        return True
+
+    @_driver_step
+    def run_parked_batch(self) -> None:
+        """After `hold_parked`: run the parked driver's batch in the calling task.
+
+        The driver stays parked when the batch has done the work there was;
+        otherwise it is woken to go on (work remains, the loop stopped) or
+        to raise what the batch raised.
+        """
+        result = self.batch_while_parked()
+        if isinstance(result, bool):
+            return
+        if isinstance(result, outcome.Error):
+            self._parked_error = result.error
+        self._loop._wake()
+
+    def wake(self) -> None:
+        """After `hold_parked`, instead of a batch: wake the driver."""
+        self._loop._wake()
 
     @_asyncio_work
     def _batch(self, view: TrioView) -> BatchEnd:
