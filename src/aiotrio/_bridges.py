@@ -261,10 +261,10 @@ class TrioCallFuture(asyncio.Future[T]):
         if result is None:
             super().cancel(msg=self._cancel_message)
             return
-        if isinstance(result, outcome.Error):
-            self.set_exception(result.error)
+        if type(result) is outcome.Value:  # not isinstance: an ABC check costs more
+            self.set_result(result.value)
         else:
-            self.set_result(result.unwrap())
+            self.set_exception(cast("outcome.Error", result).error)
         if self.cancel_requested and self.caller is not None:
             self.add_done_callback(self._cancel_caller_again)
 
@@ -487,11 +487,14 @@ class Bridges:
         call.trio_task = worker.task
         try:
             while True:
-                with worker.scope as scope:
+                with worker.scope:
                     while True:
                         await self._run_call(worker, call)
-                        if scope.cancel_called:
-                            break  # the call was cancelled, and finished anyway
+                        if call.cancel_called:
+                            # The call's cancel may have cancelled our scope
+                            # (a call cancelled after it ended leaves a new
+                            # scope, which costs nothing else).
+                            break
                         if self._nursery is None or len(idle) >= _MAX_IDLE_WORKERS:
                             return
                         call = await self._next_call(worker)

@@ -424,14 +424,17 @@ class Driver:
             self._trio_pending = False
 
     @_driver_step
-    def batch_while_parked(self) -> outcome.Outcome[None] | bool:
+    def batch_while_parked(self, *, one_pass: bool = False) -> outcome.Outcome[None] | bool:
         """Run one batch in the calling Trio task while the driver is parked.
 
         For a readiness backend whose waits run in Trio tasks of their own
         (``"trio"``): the task Trio wakes for an fd runs the batch at once, so
         an event costs one Trio task step, not a hand-off to the driver and
         back. Call it only while the driver is parked in ``readiness.wait()``
-        (`_park`), from a task other than the driver.
+        (`_park`), from a task other than the driver. With `one_pass`, the
+        batch ends as soon as an iteration leaves nothing ready, without the
+        iteration that would only poll again (the parked driver's wait sees
+        I/O and timers that come due after it).
 
         When the driver stays parked (its park deadline then follows the
         timers the batch added), returns whether more work may follow at once
@@ -449,7 +452,7 @@ class Driver:
         side = self._loop._trio
         side.mark_awake()  # callbacks need not wake the driver: they run now
         try:
-            end = self._batch(view)
+            end = self._batch(view, one_pass)
         except BaseException as exc:
             return outcome.Error(exc)
         if end is BatchEnd.DRAINED or end is BatchEnd.IDLE:
@@ -483,7 +486,7 @@ class Driver:
         otherwise it is woken to go on (work remains, the loop stopped) or
         to raise what the batch raised.
         """
-        result = self.batch_while_parked()
+        result = self.batch_while_parked(one_pass=True)
         if isinstance(result, bool):
             return
         if isinstance(result, outcome.Error):
@@ -495,7 +498,7 @@ class Driver:
         self._loop._wake()
 
     @_asyncio_work
-    def _batch(self, view: TrioView) -> BatchEnd:
+    def _batch(self, view: TrioView, one_pass: bool = False) -> BatchEnd:
         loop = self._loop
         context = self._context
         saved = context.enter()
@@ -545,8 +548,8 @@ class Driver:
                             or self._iterations_since_exit_request > _EXIT_DRAIN_ITERATIONS
                         ):
                             return BatchEnd.STOPPED
-                    if not did_work and not loop._ready:
-                        return BatchEnd.DRAINED if worked else BatchEnd.IDLE
+                    if not loop._ready and (not did_work or one_pass):
+                        return BatchEnd.DRAINED if worked or did_work else BatchEnd.IDLE
                 worked = True
                 if 0 < since_read < self._chunk:
                     continue
