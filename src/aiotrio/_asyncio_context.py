@@ -9,7 +9,7 @@ there belong to the loop. Between batches the thread must look like Trio again.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import sniffio
 
@@ -24,12 +24,10 @@ _get_asyncgen_hooks = sys.get_asyncgen_hooks
 _set_asyncgen_hooks = sys.set_asyncgen_hooks
 
 
-class SavedThreadState(NamedTuple):
-    """What `AsyncioContext.enter` replaced, so `leave` can put it back."""
-
-    running_loop: asyncio.AbstractEventLoop | None
-    async_library: str | None
-    asyncgen_hooks: Any
+#: What `AsyncioContext.enter` replaced, so `leave` can put it back: the
+#: running loop, sniffio's library name and the async generator hooks (a
+#: plain tuple: a batch makes one, and a named tuple costs a Python frame).
+SavedThreadState: TypeAlias = "tuple[asyncio.AbstractEventLoop | None, str | None, Any]"
 
 
 class AsyncioContext:
@@ -53,9 +51,7 @@ class AsyncioContext:
         self._finalizer = finalizer
 
     def enter(self) -> SavedThreadState:
-        saved = SavedThreadState(
-            get_running_loop_or_none(), _sniffio_local.name, _get_asyncgen_hooks()
-        )
+        saved = (get_running_loop_or_none(), _sniffio_local.name, _get_asyncgen_hooks())
         set_running_loop(self._loop)
         _sniffio_local.name = "asyncio"
         _set_asyncgen_hooks(self._firstiter, self._finalizer)
@@ -63,6 +59,7 @@ class AsyncioContext:
 
     @staticmethod
     def leave(saved: SavedThreadState) -> None:
-        _set_asyncgen_hooks(*saved.asyncgen_hooks)
-        _sniffio_local.name = saved.async_library
-        set_running_loop(saved.running_loop)
+        running_loop, async_library, asyncgen_hooks = saved
+        _set_asyncgen_hooks(*asyncgen_hooks)
+        _sniffio_local.name = async_library
+        set_running_loop(running_loop)

@@ -490,7 +490,7 @@ class Bridges:
                 with worker.scope:
                     while True:
                         await self._run_call(worker, call)
-                        if call.cancel_called:
+                        if call._cancel_called:
                             # The call's cancel may have cancelled our scope
                             # (a call cancelled after it ended leaves a new
                             # scope, which costs nothing else).
@@ -553,7 +553,7 @@ class Bridges:
                 self._settle(worker, call, None)
                 return
             call._worker = worker
-            if call.cancel_called:  # by the loop's shutdown: start, cancelled
+            if call._cancel_called:  # by the loop's shutdown: start, cancelled
                 worker.scope.cancel()
             try:
                 value = await _unprotected_call(call.async_fn, call.args)

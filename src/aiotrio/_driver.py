@@ -424,17 +424,14 @@ class Driver:
             self._trio_pending = False
 
     @_driver_step
-    def batch_while_parked(self, *, one_pass: bool = False) -> outcome.Outcome[None] | bool:
+    def batch_while_parked(self) -> outcome.Outcome[None] | bool:
         """Run one batch in the calling Trio task while the driver is parked.
 
         For a readiness backend whose waits run in Trio tasks of their own
         (``"trio"``): the task Trio wakes for an fd runs the batch at once, so
         an event costs one Trio task step, not a hand-off to the driver and
         back. Call it only while the driver is parked in ``readiness.wait()``
-        (`_park`), from a task other than the driver. With `one_pass`, the
-        batch ends as soon as an iteration leaves nothing ready, without the
-        iteration that would only poll again (the parked driver's wait sees
-        I/O and timers that come due after it).
+        (`_park`), from a task other than the driver.
 
         When the driver stays parked (its park deadline then follows the
         timers the batch added), returns whether more work may follow at once
@@ -452,7 +449,7 @@ class Driver:
         side = self._loop._trio
         side.mark_awake()  # callbacks need not wake the driver: they run now
         try:
-            end = self._batch(view, one_pass)
+            end = self._batch(view)
         except BaseException as exc:
             return outcome.Error(exc)
         if end is BatchEnd.DRAINED or end is BatchEnd.IDLE:
@@ -482,15 +479,26 @@ class Driver:
     def run_parked_batch(self) -> None:
         """After `hold_parked`: run the parked driver's batch in the calling task.
 
-        The driver stays parked when the batch has done the work there was;
-        otherwise it is woken to go on (work remains, the loop stopped) or
-        to raise what the batch raised.
+        The batch ends as soon as an iteration leaves nothing ready, without
+        the iteration that would only poll again: the parked driver's wait
+        sees the I/O and timers that come due after it. The driver stays
+        parked when the batch has done the work there was; otherwise it is
+        woken to go on (work remains, the loop stopped) or to raise what the
+        batch raised.
         """
-        result = self.batch_while_parked(one_pass=True)
-        if isinstance(result, bool):
+        view = self._view
+        assert view is not None
+        try:
+            end = self._batch(view, True)
+        except BaseException as exc:
+            self._parked_error = exc
+            self._loop._wake()
             return
-        if isinstance(result, outcome.Error):
-            self._parked_error = result.error
+        if end is BatchEnd.DRAINED or end is BatchEnd.IDLE:
+            self._arm_wake_up()
+            self._loop._trio.mark_parked()
+            return
+        self._parked_end = end
         self._loop._wake()
 
     def wake(self) -> None:
