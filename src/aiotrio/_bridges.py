@@ -577,7 +577,9 @@ class Bridges:
     ) -> None:
         """Settle `call`, holding the driver parked if it is (see `ParkedDriver`)."""
         driver = self._driver
-        if driver is not None and not call.done():
+        if driver is not None and not self.handoffs and not call.done():
+            # (Other handed calls not run yet: their results are best taken
+            # by one batch of the driver's own, after they have run.)
             worker.holds_driver = driver.hold_parked()
         call.settle(result)
 

@@ -342,15 +342,25 @@ class Driver:
         spins = 0
         loop = self._loop
         bridges = loop._trio.bridges
+        waited_for_workers = False
         while True:
-            if bridges.handoffs > 0 and not loop._ready and not self._unfinished:
-                # A run_trio call we handed to a bridge worker has not run:
-                # a batch now would find nothing. Park: the worker runs the
-                # batch its result makes (`run_parked_batch`), and a wrong
-                # count costs a park, never a hang (anything queued wakes us).
+            handoffs = bridges.handoffs
+            if handoffs and not loop._ready and not self._unfinished:
+                # Calls we handed to bridge workers have not run: a batch now
+                # would find nothing. One call (asyncio code calling run_trio
+                # in turn): park, and its worker runs the batch its result
+                # makes (`run_parked_batch`). More: one checkpoint, and the
+                # next batch takes all their results (workers that find the
+                # driver parked would wake it, each run one batch). A wrong
+                # count costs a park or a Trio round, never a hang.
+                if handoffs > 1 and not waited_for_workers:
+                    waited_for_workers = True
+                    await trio.lowlevel.checkpoint()
+                    continue
                 park = True
             else:
                 park = False
+                waited_for_workers = False
                 end = self._batch(view)
                 if end is BatchEnd.STOPPED:
                     return
