@@ -249,3 +249,138 @@ def test_idle_workers_are_left_out_of_the_task_tree() -> None:
     text = aiotrio.run(aiotrio.run_asyncio, main)
     assert IDLE_WORKER_NAME not in text
     assert "aiotrio loop <EventLoop running=True" in text
+
+
+# -- the worker runs the parked driver's batch ------------------------------------------
+
+
+class _Steps(trio.abc.Instrument):
+    """Counts the steps each Trio task takes while it is installed."""
+
+    def __init__(self) -> None:
+        self.steps: dict[trio.lowlevel.Task, int] = {}
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        self.steps[task] = self.steps.get(task, 0) + 1
+
+
+async def _nothing() -> None:
+    pass
+
+
+async def _until_in_a_workers_batch() -> trio.lowlevel.Task:
+    """Call run_trio in turn until this asyncio code runs in a worker's batch; the worker.
+
+    The driver parks for the first call Trio runs it before the worker
+    (Trio orders its batches at random: half the time); from then on, the
+    calls' workers run its batches. 100 calls all in the other order would
+    be a chance of 2**-100.
+    """
+    for _ in range(100):
+        await aiotrio.run_trio(_nothing)
+        task = trio.lowlevel.current_task()
+        if task.name == IDLE_WORKER_NAME:
+            return task
+    raise AssertionError("the driver never parked for a call")
+
+
+def test_calls_in_turn_keep_the_driver_parked_and_cost_the_worker_one_step(
+    run_aio: Callable[..., Any],
+) -> None:
+    """asyncio code calling run_trio in turn: the worker that ends a call runs the
+    batch its result makes (the caller's next call included), so the driver stays
+    parked and each call is one Trio step of the worker."""
+    calls = 200
+
+    async def main() -> tuple[dict[trio.lowlevel.Task, int], trio.lowlevel.Task]:
+        worker = await _until_in_a_workers_batch()
+        steps = _Steps()
+        trio.lowlevel.add_instrument(steps)
+        try:
+            for _ in range(calls):
+                await aiotrio.run_trio(_nothing)
+        finally:
+            trio.lowlevel.remove_instrument(steps)
+        return steps.steps, worker
+
+    steps, worker = run_aio(main)
+    assert calls <= steps.pop(worker) <= calls + 2, steps
+    # No other task (the driver above all) steps per call.
+    assert sum(steps.values()) <= 4, steps
+
+
+def test_a_batch_run_by_a_worker_arms_the_parked_drivers_timer() -> None:
+    """A timer that asyncio code adds in a worker's batch wakes the parked driver:
+    on the kernel timer (real clock) and on the park deadline (MockClock)."""
+
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        await _until_in_a_workers_batch()
+        start = loop.time()
+        await asyncio.sleep(0.05)
+        return loop.time() - start
+
+    async def in_trio() -> float:
+        with trio.fail_after(10):
+            async with aiotrio.open_loop():
+                elapsed: float = await aiotrio.run_asyncio(main)
+                return elapsed
+
+    assert trio.run(in_trio) >= 0.05
+    assert trio.run(in_trio, clock=trio.testing.MockClock(autojump_threshold=0)) >= 0.05
+
+
+def test_what_escapes_a_callback_in_a_workers_batch_ends_run_until_complete() -> None:
+    """SystemExit from an asyncio task's step that a worker's batch ran reaches the
+    caller of run_until_complete, as from a batch of the driver's own."""
+    where: list[str] = []
+
+    async def main() -> None:
+        await _until_in_a_workers_batch()
+        where.append(trio.lowlevel.current_task().name)
+        raise SystemExit(3)
+
+    with asyncio.Runner(loop_factory=aiotrio.new_event_loop) as runner:
+        with pytest.raises(SystemExit) as info:
+            runner.run(main())
+        assert info.value.code == 3
+        assert where == [IDLE_WORKER_NAME]
+        # The loop still runs.
+        assert runner.run(aiotrio.run_trio(_checkpoints, 5)) == 5
+
+
+def test_a_call_handed_to_a_worker_during_its_batch_and_cancelled_never_runs(
+    run_aio: Callable[..., Any],
+) -> None:
+    """The worker that runs the driver's batch takes the call that batch hands it
+    after the batch; cancelled before that, the call never starts."""
+
+    async def main() -> tuple[list[str], bool, bool, int]:
+        started: list[str] = []
+
+        async def never() -> None:
+            started.append("started")
+
+        worker = await _until_in_a_workers_batch()
+        future = aiotrio.trio_as_aio(never)()
+        assert future.trio_task is worker  # handed to the batching worker
+        assert future.cancel()
+        await asyncio.wait([future])
+        return started, future.cancelled(), future.trio_task is worker, await aiotrio.run_trio(
+            _checkpoints, 3
+        )
+
+    assert run_aio(main) == ([], True, True, 3)
+
+
+def test_a_run_forever_stopped_in_a_workers_batch_returns() -> None:
+    async def main() -> int:
+        total = 0
+        for value in range(10):
+            total += await aiotrio.run_trio(_checkpoints, value)
+        return total
+
+    for _ in range(3):  # the loop runs again after each stop
+        with asyncio.Runner(loop_factory=aiotrio.new_event_loop) as runner:
+            assert runner.run(main()) == 45
+            assert runner.run(main()) == 45
