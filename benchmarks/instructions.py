@@ -152,8 +152,9 @@ async def _bodies(names: list[str]) -> dict[str, Any]:
             await aiotrio.run_trio(nothing)
 
     async def trio_sleep0(n: int) -> None:
-        import aiotrio
         import trio
+
+        import aiotrio
 
         async def sleeps() -> None:
             for _ in range(n):

@@ -366,8 +366,11 @@ def test_a_call_handed_to_a_worker_during_its_batch_and_cancelled_never_runs(
         assert future.trio_task is worker  # handed to the batching worker
         assert future.cancel()
         await asyncio.wait([future])
-        return started, future.cancelled(), future.trio_task is worker, await aiotrio.run_trio(
-            _checkpoints, 3
+        return (
+            started,
+            future.cancelled(),
+            future.trio_task is worker,
+            await aiotrio.run_trio(_checkpoints, 3),
         )
 
     assert run_aio(main) == ([], True, True, 3)

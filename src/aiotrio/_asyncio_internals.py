@@ -116,9 +116,7 @@ PRIVATE_NAMES: tuple[PrivateName, ...] = (
 
 #: The thread's running loop, or None (``asyncio.events._get_running_loop``,
 #: itself: no Python frame on the driver's path of every batch).
-get_running_loop_or_none: Callable[[], asyncio.AbstractEventLoop | None] = (
-    events._get_running_loop
-)
+get_running_loop_or_none: Callable[[], asyncio.AbstractEventLoop | None] = events._get_running_loop
 #: Make `loop` (or None) the thread's running loop (``asyncio.events._set_running_loop``).
 set_running_loop: Callable[[asyncio.AbstractEventLoop | None], None] = events._set_running_loop
 

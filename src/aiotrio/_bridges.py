@@ -262,7 +262,7 @@ class TrioCallFuture(asyncio.Future[T]):
             super().cancel(msg=self._cancel_message)
             return
         if type(result) is outcome.Value:  # not isinstance: an ABC check costs more
-            self.set_result(result.value)
+            self.set_result(cast("outcome.Value[T]", result).value)
         else:
             self.set_exception(cast("outcome.Error", result).error)
         if self.cancel_requested and self.caller is not None:
