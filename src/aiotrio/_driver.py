@@ -540,6 +540,10 @@ class Driver:
             worked = False
             looks = 0
             iterate = self._iterate
+            # A worker's batch (one_pass) runs right after Trio's own poll,
+            # in which the parked driver waits for the loop's I/O: its first
+            # iteration need not poll again (later ones do, as asyncio's).
+            poll = not one_pass
             # Callbacks and events (plus one per iteration) since the clock
             # was read: it is read once they reach the chunk size, so a
             # batch overruns its budget by one chunk at most, as _run_ready.
@@ -551,7 +555,8 @@ class Driver:
                     did_work = True
                     since_read = -1  # _run_ready sized its own chunks: read now
                 else:
-                    ran = iterate(budget_end)
+                    ran = iterate(budget_end, poll)
+                    poll = True
                     did_work = ran > 0
                     since_read += ran + 1
                 if not self._unfinished:
@@ -623,11 +628,12 @@ class Driver:
         finally:
             context.leave(saved)
 
-    def _iterate(self, budget_end: float) -> int:
+    def _iterate(self, budget_end: float, poll: bool = True) -> int:
         """One iteration; returns how many events and callbacks it found.
 
         Adapted from CPython's BaseEventLoop._run_once (Lib/asyncio/base_events.py,
-        3.11-3.15): same steps and order, a non-blocking poll, chunked callbacks.
+        3.11-3.15): same steps and order, a non-blocking poll (none without
+        `poll`), chunked callbacks.
         """
         loop = self._loop
         scheduled = loop._scheduled
@@ -648,12 +654,14 @@ class Driver:
                 handle = heappop(scheduled)
                 handle._scheduled = False
 
-        event_list: Any = loop._selector.select(0)
-        events = len(event_list)
-        if events:
-            self._saw_io = True
-            loop._process_events(event_list)
-        event_list = None  # break cycles if a callback raises
+        events = 0
+        if poll:
+            event_list: Any = loop._selector.select(0)
+            events = len(event_list)
+            if events:
+                self._saw_io = True
+                loop._process_events(event_list)
+            event_list = None  # break cycles if a callback raises
 
         ready = loop._ready
         if scheduled:
