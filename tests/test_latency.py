@@ -290,3 +290,35 @@ def test_batch_cut_short_by_a_deadline_lets_woken_trio_tasks_run_first(
     assert spins > 0
     assert end is BatchEnd.BUSY
     assert woke
+
+
+def test_work_scheduled_just_before_the_driver_parks_is_not_left_waiting() -> None:
+    """A Python signal handler can call ``call_soon`` between any two bytecodes,
+    also after the driver's batch took its last look and before the driver was
+    marked parked: nothing then wakes it (regression: a re-raised SIGINT's handler
+    that set an asyncio Event, tests/test_signal_handover.py, hung about once in 20).
+    """
+    import sys  # noqa: PLC0415 (only here: the trace hook)
+
+    async def main() -> bool:
+        async with aiotrio.open_loop() as loop:
+            ran = trio.Event()
+
+            def as_a_signal_handler(frame: Any, event: str, arg: Any) -> None:
+                # Arming the park's wake-up: after the batch's last look,
+                # before the driver is marked parked (every way to park).
+                if event == "call" and frame.f_code is driver_module.Driver._arm_wake_up.__code__:
+                    sys.settrace(None)
+                    loop.call_soon(ran.set)
+
+            await trio.testing.wait_all_tasks_blocked()  # the driver is parked
+            sys.settrace(as_a_signal_handler)
+            try:
+                loop.call_soon(lambda: None)  # a batch, then a park with the hook
+                with trio.move_on_after(10):  # a hang guard only
+                    await ran.wait()
+            finally:
+                sys.settrace(None)
+            return ran.is_set()
+
+    assert trio.run(main)

@@ -421,12 +421,29 @@ class Driver:
             if scope.deadline != deadline:
                 scope.deadline = deadline
 
-    @_driver_step
-    async def _park(self, scope: trio.CancelScope) -> None:
+    def _settle_parked(self) -> bool:
+        """After a batch: arm the wake-up and mark the driver parked.
+
+        False (the driver left awake) if work came since the batch's last
+        look: scheduled before the mark, it woke nobody. A Python signal
+        handler runs between any two bytecodes and may schedule it then.
+        """
         loop = self._loop
+        scheduled = loop._scheduled
+        earliest = scheduled[0] if scheduled else None
         self._arm_wake_up()
         side = loop._trio
         side.mark_parked()
+        if loop._ready or loop._stopping or (scheduled[0] if scheduled else None) is not earliest:
+            side.mark_awake()
+            return False
+        return True
+
+    @_driver_step
+    async def _park(self, scope: trio.CancelScope) -> None:
+        if not self._settle_parked():
+            return  # run it: waiting would wait for nothing
+        side = self._loop._trio
         try:
             await self._readiness.wait()
         finally:
@@ -463,9 +480,9 @@ class Driver:
         except BaseException as exc:
             return outcome.Error(exc)
         if end is BatchEnd.DRAINED or end is BatchEnd.IDLE:
-            self._arm_wake_up()
-            side.mark_parked()
-            return end is BatchEnd.DRAINED and (self._saw_io or view.runnable() > 0)
+            if self._settle_parked():
+                return end is BatchEnd.DRAINED and (self._saw_io or view.runnable() > 0)
+            end = BatchEnd.BUSY
         self._parked_end = end
         return outcome.Value(None)
 
@@ -505,9 +522,9 @@ class Driver:
             self._loop._wake()
             return
         if end is BatchEnd.DRAINED or end is BatchEnd.IDLE:
-            self._arm_wake_up()
-            self._loop._trio.mark_parked()
-            return
+            if self._settle_parked():
+                return
+            end = BatchEnd.BUSY
         self._parked_end = end
         self._loop._wake()
 
