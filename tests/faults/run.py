@@ -57,8 +57,8 @@ BRIDGES = [
 #: Cells (scenario prefix) with a defect not fixed yet: their failures and
 #: hangs are counted and printed but do not fail the run.
 KNOWN_DEFECTS: dict[tuple[str, str], str] = {
-    # None open: the soak of 2026-12-01 (seed 6161, 50 runs per Ctrl-C
-    # cell) hung and failed in no cell. An entry is ("scenario prefix", "mode" or "")
+    # None open: the soak of 2026-12-01 (seed 6161, every Python, 50 runs per
+    # Ctrl-C cell) hung and failed in no cell. An entry is ("scenario prefix", "mode" or "")
     # -> the reason printed with its cells' figures.
 }
 
