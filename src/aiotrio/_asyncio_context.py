@@ -9,11 +9,10 @@ there belong to the loop. Between batches the thread must look like Trio again.
 from __future__ import annotations
 
 import sys
+from asyncio import events as _events
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import sniffio
-
-from ._asyncio_internals import get_running_loop_or_none, set_running_loop
 
 if TYPE_CHECKING:
     import asyncio
@@ -51,8 +50,11 @@ class AsyncioContext:
         self._finalizer = finalizer
 
     def enter(self) -> SavedThreadState:
-        saved = (get_running_loop_or_none(), _sniffio_local.name, _get_asyncgen_hooks())
-        set_running_loop(self._loop)
+        # asyncio.events' functions looked up at each call (no Python frame of
+        # ours on every batch's path), not bound at import: a program may swap
+        # in the pure-Python versions (CPython's TestPyGetEventLoop does).
+        saved = (_events._get_running_loop(), _sniffio_local.name, _get_asyncgen_hooks())
+        _events._set_running_loop(self._loop)
         _sniffio_local.name = "asyncio"
         _set_asyncgen_hooks(self._firstiter, self._finalizer)
         return saved
@@ -62,4 +64,4 @@ class AsyncioContext:
         running_loop, async_library, asyncgen_hooks = saved
         _set_asyncgen_hooks(*asyncgen_hooks)
         _sniffio_local.name = async_library
-        set_running_loop(running_loop)
+        _events._set_running_loop(running_loop)

@@ -114,11 +114,18 @@ PRIVATE_NAMES: tuple[PrivateName, ...] = (
 )
 
 
-#: The thread's running loop, or None (``asyncio.events._get_running_loop``,
-#: itself: no Python frame on the driver's path of every batch).
-get_running_loop_or_none: Callable[[], asyncio.AbstractEventLoop | None] = events._get_running_loop
-#: Make `loop` (or None) the thread's running loop (``asyncio.events._set_running_loop``).
-set_running_loop: Callable[[asyncio.AbstractEventLoop | None], None] = events._set_running_loop
+def get_running_loop_or_none() -> asyncio.AbstractEventLoop | None:
+    """The thread's running loop, or None (``asyncio.events._get_running_loop``)."""
+    return events._get_running_loop()
+
+
+def set_running_loop(loop: asyncio.AbstractEventLoop | None) -> None:
+    """Make `loop` (or None) the thread's running loop (``asyncio.events._set_running_loop``).
+
+    Looked up at each call, not bound at import: a program (CPython's own
+    tests, TestPyGetEventLoop) may swap in the pure-Python versions.
+    """
+    events._set_running_loop(loop)
 
 
 def event_loop_policy() -> asyncio.AbstractEventLoopPolicy:
