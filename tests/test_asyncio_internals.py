@@ -149,3 +149,31 @@ def test_an_interrupt_before_the_callback_is_told_apart_from_one_in_it() -> None
     outside = KeyboardInterrupt()  # never went through a Handle._run
     assert _asyncio_internals.handle_not_started(outside) is None
     assert not _asyncio_internals.callback_started(outside)
+
+
+def test_the_running_loop_goes_through_asyncio_events_current_functions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A program may swap asyncio.events' running-loop functions for the pure-Python
+    ones (CPython's TestPyGetEventLoop does): aiotrio's batches must set and read the
+    running loop through whichever are there, not through copies bound at import.
+    """
+    from asyncio import events  # noqa: PLC0415
+
+    import trio  # noqa: PLC0415
+
+    monkeypatch.setattr(events, "_get_running_loop", events._py__get_running_loop)
+    monkeypatch.setattr(events, "_set_running_loop", events._py__set_running_loop)
+    monkeypatch.setattr(events, "get_running_loop", events._py_get_running_loop)
+
+    async def seen_by_asyncio_code() -> bool:
+        return events.get_running_loop() is events._py__get_running_loop()
+
+    async def main() -> tuple[bool, bool]:
+        async with aiotrio.open_loop() as loop:
+            seen = await aiotrio.run_asyncio(seen_by_asyncio_code)
+            return seen, events._py__get_running_loop() is None and loop.is_running()
+
+    seen, restored_between_batches = trio.run(main)
+    assert seen
+    assert restored_between_batches
