@@ -296,7 +296,8 @@ def test_work_scheduled_just_before_the_driver_parks_is_not_left_waiting() -> No
     """A Python signal handler can call ``call_soon`` between any two bytecodes,
     also after the driver's batch took its last look and before the driver was
     marked parked: nothing then wakes it (regression: a re-raised SIGINT's handler
-    that set an asyncio Event, tests/test_signal_handover.py, hung about once in 20).
+    that set an asyncio Event, tests/test_signal_handover.py, most likely hung this way,
+    about once in 20).
     """
     import sys  # noqa: PLC0415 (only here: the trace hook)
 
