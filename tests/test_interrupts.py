@@ -259,6 +259,12 @@ def interrupt_in_the_driver_after_the_pop_of(task):
     def tracer(frame, event, arg):
         if event == "call" and frame.f_code in loops:
             return in_loop
+    # _iterate runs iterations in one call: the running one, too.
+    frame = sys._getframe()
+    while frame is not None:
+        if frame.f_code in loops:
+            frame.f_trace = in_loop
+        frame = frame.f_back
     sys.settrace(tracer)
 
 interrupt_before_callback_of = {

@@ -323,3 +323,62 @@ def test_work_scheduled_just_before_the_driver_parks_is_not_left_waiting() -> No
             return ran.is_set()
 
     assert trio.run(main)
+
+
+def test_one_slow_callback_does_not_make_the_driver_read_the_clock_per_callback_for_good(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After one slow chunk (a garbage collection, a slow callback) the chunk grows back.
+
+    Regression: only a chunk that overran was measured, so one slow callback
+    shrank the chunk to a single callback, and it never grew again: the
+    driver then read the clock and sized the chunk after every iteration
+    (benchmark 1's chain ran 15% slower than stock asyncio, 3% faster after
+    the fix). The clock here advances 10 ns a read, except in the one slow
+    callback, so nothing depends on timing.
+    """
+    clock = [1000.0]
+    reads = [0]
+
+    def fake_perf_counter() -> float:
+        reads[0] += 1
+        clock[0] += 1e-8
+        return clock[0]
+
+    chain = 3000
+    slow_at = 1000
+    tail = 1000  # the last callbacks, whose clock reads are counted
+
+    async def main() -> tuple[BatchEnd, int, int, int]:
+        async with aiotrio.open_loop() as loop:
+            driver = loop._trio.driver
+            await trio.testing.wait_all_tasks_blocked()
+            calls = 0
+            reads_before_tail = 0
+
+            def step() -> None:
+                nonlocal calls, reads_before_tail
+                calls += 1
+                if calls == slow_at:
+                    clock[0] += 1e-3  # 1 ms: 20 times the default trio_latency
+                if calls == chain - tail:
+                    reads_before_tail = reads[0]
+                if calls < chain:
+                    loop.call_soon(step)
+
+            loop.call_soon(step)
+            monkeypatch.setattr(driver_module, "perf_counter", fake_perf_counter)
+            try:
+                end = driver._batch(_SkewedView(clock, math.inf, first_skew=0.0))
+            finally:
+                monkeypatch.undo()
+            loop._wake()  # our batch took the parked driver's wake-up
+            return end, calls, reads[0] - reads_before_tail, driver._chunk
+
+    end, calls, tail_reads, chunk = trio.run(main)
+    assert calls == chain
+    assert end is BatchEnd.DRAINED
+    assert chunk == driver_module._MAX_CHUNK
+    # One read per chunk: a chunk of the chain is _MAX_CHUNK / 2 callbacks
+    # (each iteration counts once more); the regression read per callback.
+    assert tail_reads <= 2 * tail // driver_module._MAX_CHUNK + 2

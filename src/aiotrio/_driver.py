@@ -572,10 +572,12 @@ class Driver:
                     did_work = True
                     since_read = -1  # _run_ready sized its own chunks: read now
                 else:
-                    ran = iterate(budget_end, poll)
+                    # After an exit request, the checks below count iterations.
+                    room = 1 if self._exit_requested else self._chunk - since_read
+                    spent = iterate(budget_end, poll, room)
                     poll = True
-                    did_work = ran > 0
-                    since_read += ran + 1
+                    did_work = spent > 1  # an empty iteration costs 1, and is alone
+                    since_read += spent
                 if not self._unfinished:
                     if loop._stopping:
                         if self._returns_on_stop:
@@ -594,9 +596,7 @@ class Driver:
                 if 0 < since_read < self._chunk:
                     continue
                 now = perf_counter()
-                if since_read > 1 and now - started > self._chunk_time:
-                    # What ran since the last read took too long: callbacks
-                    # are slow, so make chunks smaller.
+                if since_read > 1:
                     self._fit_chunk(since_read, now - started)
                 since_read = 0
                 started = now
@@ -645,65 +645,84 @@ class Driver:
         finally:
             context.leave(saved)
 
-    def _iterate(self, budget_end: float, poll: bool = True) -> int:
-        """One iteration; returns how many events and callbacks it found.
+    def _iterate(self, budget_end: float, poll: bool, room: int) -> int:
+        """Run iterations while each leaves callbacks ready; return their cost.
 
-        Adapted from CPython's BaseEventLoop._run_once (Lib/asyncio/base_events.py,
-        3.11-3.15): same steps and order, a non-blocking poll (none without
-        `poll`), chunked callbacks.
+        Each iteration is adapted from CPython's BaseEventLoop._run_once
+        (Lib/asyncio/base_events.py, 3.11-3.15): same steps and order, a
+        non-blocking poll (none in the first without `poll`), chunked
+        callbacks. They go on until one leaves nothing ready, `room` is spent,
+        the loop is asked to stop, or an iteration's callbacks do not fit the
+        chunk (`_unfinished`): the batch's checks then run, as they would
+        after every iteration, without costing the iterations between.
+
+        The cost is one per event, callback and iteration; an iteration that
+        found nothing is the only one and costs 1.
         """
         loop = self._loop
-        scheduled = loop._scheduled
-        count = len(scheduled)
-        if count > _MIN_SCHEDULED and loop._timer_cancelled_count / count > _MIN_CANCELLED_FRACTION:
-            kept: list[Any] = []
-            for handle in scheduled:
-                if handle._cancelled:
-                    handle._scheduled = False
-                else:
-                    kept.append(handle)
-            heapify(kept)
-            loop._scheduled = scheduled = kept
-            loop._timer_cancelled_count = 0
-        else:
-            while scheduled and scheduled[0]._cancelled:
-                loop._timer_cancelled_count -= 1
-                handle = heappop(scheduled)
-                handle._scheduled = False
-
-        events = 0
-        if poll:
-            event_list: Any = loop._selector.select(0)
-            events = len(event_list)
-            if events:
-                self._saw_io = True
-                loop._process_events(event_list)
-            event_list = None  # break cycles if a callback raises
-
         ready = loop._ready
-        if scheduled:
-            end_time = loop.time() + loop._clock_resolution
-            while scheduled:
-                handle = scheduled[0]
-                if handle._when >= end_time:
-                    break
-                handle = heappop(scheduled)
-                handle._scheduled = False
-                ready.append(handle)
+        select = loop._selector.select
+        chunk = self._chunk  # only _run_ready changes it, and we return after it
+        spent = 0
+        while True:
+            scheduled = loop._scheduled
+            if scheduled:
+                count = len(scheduled)
+                if (
+                    count > _MIN_SCHEDULED
+                    and loop._timer_cancelled_count / count > _MIN_CANCELLED_FRACTION
+                ):
+                    kept: list[Any] = []
+                    for handle in scheduled:
+                        if handle._cancelled:
+                            handle._scheduled = False
+                        else:
+                            kept.append(handle)
+                    heapify(kept)
+                    loop._scheduled = scheduled = kept
+                    loop._timer_cancelled_count = 0
+                else:
+                    while scheduled and scheduled[0]._cancelled:
+                        loop._timer_cancelled_count -= 1
+                        handle = heappop(scheduled)
+                        handle._scheduled = False
 
-        ntodo = len(ready)
-        if 0 < ntodo <= self._chunk and not loop._debug:
-            # The common case, inlined: exactly BaseEventLoop._run_once's loop.
-            for _ in range(ntodo):
-                handle = ready[0]  # held before the pop: see aiotrio._popped_handles
-                ready.popleft()
-                if handle._cancelled:
-                    continue
-                handle._run()
-            handle = None  # as _run_once: let the last handle go now
-        elif ntodo:
-            self._unfinished = self._run_ready(ntodo, budget_end)
-        return events + ntodo
+            spent += 1
+            if poll:
+                event_list: Any = select(0)
+                if event_list:
+                    spent += len(event_list)
+                    self._saw_io = True
+                    loop._process_events(event_list)
+                event_list = None  # break cycles if a callback raises
+            poll = True
+
+            if scheduled:
+                end_time = loop.time() + loop._clock_resolution
+                while scheduled:
+                    handle = scheduled[0]
+                    if handle._when >= end_time:
+                        break
+                    handle = heappop(scheduled)
+                    handle._scheduled = False
+                    ready.append(handle)
+
+            ntodo = len(ready)
+            spent += ntodo
+            if 0 < ntodo <= chunk and not loop._debug:
+                # The common case, inlined: exactly BaseEventLoop._run_once's loop.
+                for _ in range(ntodo):
+                    handle = ready[0]  # held before the pop: see aiotrio._popped_handles
+                    ready.popleft()
+                    if handle._cancelled:
+                        continue
+                    handle._run()
+                handle = None  # as _run_once: let the last handle go now
+            elif ntodo:
+                self._unfinished = self._run_ready(ntodo, budget_end)
+                return spent
+            if spent >= room or not ready or loop._stopping:
+                return spent
 
     def _run_ready(self, count: int, budget_end: float) -> int:
         """Run up to `count` ready callbacks; return how many the budget left."""
@@ -730,13 +749,17 @@ class Driver:
                 return count
 
     def _fit_chunk(self, callbacks: int, elapsed: float) -> None:
-        """Size the next chunk from what `callbacks` callbacks just cost."""
-        if elapsed > self._chunk_time:
-            fitted = int(callbacks * self._chunk_time / elapsed)
+        """Size the next chunk from what `callbacks` callbacks just cost.
+
+        Proportional both ways: one slow chunk (a garbage collection) shrinks
+        the next, and the chunk after it grows back at once.
+        """
+        target = callbacks * self._chunk_time
+        if target >= elapsed * _MAX_CHUNK:
+            self._chunk = _MAX_CHUNK
+        else:
+            fitted = int(target / elapsed)
             self._chunk = fitted if fitted > 1 else 1
-        elif callbacks >= self._chunk and elapsed < self._chunk_time / 4:
-            grown = self._chunk * 2
-            self._chunk = grown if grown < _MAX_CHUNK else _MAX_CHUNK
 
     def _run_ready_debug(self, chunk: int) -> None:
         """As `_run_ready`, with asyncio's slow-callback warning.
