@@ -570,13 +570,20 @@ class Driver:
                     remaining, self._unfinished = self._unfinished, 0
                     self._unfinished = self._run_ready(remaining, budget_end)
                     did_work = True
+                    drained = one_pass and not loop._ready
                     since_read = -1  # _run_ready sized its own chunks: read now
                 else:
                     # After an exit request, the checks below count iterations.
                     room = 1 if self._exit_requested else self._chunk - since_read
-                    spent = iterate(budget_end, poll, room)
+                    spent = iterate(budget_end, poll, room, one_pass)
                     poll = True
-                    did_work = spent > 1  # an empty iteration costs 1, and is alone
+                    if spent < 0:  # its last iteration found nothing
+                        spent = -spent
+                        did_work = spent > 1  # more than that one iteration
+                        drained = True
+                    else:
+                        did_work = True
+                        drained = one_pass and not loop._ready
                     since_read += spent
                 if not self._unfinished:
                     if loop._stopping:
@@ -590,7 +597,7 @@ class Driver:
                             or self._iterations_since_exit_request > _EXIT_DRAIN_ITERATIONS
                         ):
                             return BatchEnd.STOPPED
-                    if not loop._ready and (not did_work or one_pass):
+                    if drained:
                         return BatchEnd.DRAINED if worked or did_work else BatchEnd.IDLE
                 worked = True
                 if 0 < since_read < self._chunk:
@@ -645,19 +652,20 @@ class Driver:
         finally:
             context.leave(saved)
 
-    def _iterate(self, budget_end: float, poll: bool, room: int) -> int:
-        """Run iterations while each leaves callbacks ready; return their cost.
+    def _iterate(self, budget_end: float, poll: bool, room: int, one_pass: bool) -> int:
+        """Run iterations while they find work; return their cost.
 
         Each iteration is adapted from CPython's BaseEventLoop._run_once
         (Lib/asyncio/base_events.py, 3.11-3.15): same steps and order, a
         non-blocking poll (none in the first without `poll`), chunked
-        callbacks. They go on until one leaves nothing ready, `room` is spent,
-        the loop is asked to stop, or an iteration's callbacks do not fit the
-        chunk (`_unfinished`): the batch's checks then run, as they would
-        after every iteration, without costing the iterations between.
+        callbacks. They go on until one finds nothing to do, `room` is spent,
+        the loop is asked to stop, an iteration's callbacks do not fit the
+        chunk (`_unfinished`), or, with `one_pass`, one leaves nothing ready:
+        the batch's checks then run, as they would after every iteration,
+        without costing the iterations between.
 
-        The cost is one per event, callback and iteration; an iteration that
-        found nothing is the only one and costs 1.
+        The cost is one per event, callback and iteration; negative when the
+        last iteration found nothing (nothing is ready then).
         """
         loop = self._loop
         ready = loop._ready
@@ -687,11 +695,11 @@ class Driver:
                         handle = heappop(scheduled)
                         handle._scheduled = False
 
-            spent += 1
+            events = 0
             if poll:
                 event_list: Any = select(0)
                 if event_list:
-                    spent += len(event_list)
+                    events = len(event_list)
                     self._saw_io = True
                     loop._process_events(event_list)
                 event_list = None  # break cycles if a callback raises
@@ -708,8 +716,10 @@ class Driver:
                     ready.append(handle)
 
             ntodo = len(ready)
-            spent += ntodo
-            if 0 < ntodo <= chunk and not loop._debug:
+            if not ntodo and not events:
+                return -spent - 1
+            spent += events + ntodo + 1
+            if ntodo <= chunk and not loop._debug:
                 # The common case, inlined: exactly BaseEventLoop._run_once's loop.
                 for _ in range(ntodo):
                     handle = ready[0]  # held before the pop: see aiotrio._popped_handles
@@ -721,7 +731,7 @@ class Driver:
             elif ntodo:
                 self._unfinished = self._run_ready(ntodo, budget_end)
                 return spent
-            if spent >= room or not ready or loop._stopping:
+            if spent >= room or loop._stopping or (one_pass and not ready):
                 return spent
 
     def _run_ready(self, count: int, budget_end: float) -> int:
