@@ -26,6 +26,10 @@ FINGERPRINTS = Path(__file__).with_name("cpython_origins.json")
 #: original (as "module:qualname") -> the aiotrio code adapted from it.
 ORIGINS: dict[str, str] = {
     "asyncio.base_events:BaseEventLoop.call_soon": "aiotrio._loop:EventLoop.call_soon",
+    "asyncio.base_events:BaseEventLoop._call_soon": "aiotrio._loop:EventLoop.call_soon",
+    "asyncio.base_events:BaseEventLoop._check_closed": (
+        "aiotrio._loop:EventLoop.call_soon, EventLoop.call_at"
+    ),
     "asyncio.base_events:BaseEventLoop.call_at": "aiotrio._loop:EventLoop.call_at",
     "asyncio.base_events:BaseEventLoop._run_once": (
         "aiotrio._driver:Driver._iterate, Driver._run_ready_debug"
