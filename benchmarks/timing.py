@@ -63,8 +63,13 @@ async def time_once(run: Callable[[int], Awaitable[object]], n: int) -> float:
     return (perf_counter() - start) / n
 
 
-async def passes(run: Callable[[int], Awaitable[object]], n: int) -> float:
-    """Median seconds per operation over timed passes of ``await run(n)``."""
+async def passes(
+    run: Callable[[int], Awaitable[object]], n: int, before: Callable[[], object] | None = None
+) -> float:
+    """Median seconds per operation over timed passes of ``await run(n)``.
+
+    `before`, if given, runs before each pass, untimed (a ``gc.collect``).
+    """
     counted: list[float] = []
     unclean: list[float] = []
     undisturbed = 0
@@ -75,6 +80,8 @@ async def passes(run: Callable[[int], Awaitable[object]], n: int) -> float:
             break
         if spent > 3 * BUDGET_SECONDS and len(counted) + len(unclean) >= MIN_CLEAN:
             break  # too busy a machine for clean passes: use them all
+        if before is not None:
+            before()
         involuntary, voluntary = _switches()
         cpu = thread_time()
         wall = perf_counter()
