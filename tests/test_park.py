@@ -128,12 +128,24 @@ async def _parked(loop: aiotrio.EventLoop) -> None:
     assert loop._trio.intercept == PARKED
 
 
+def _forget_trio_load(loop: aiotrio.EventLoop) -> None:
+    """Make the driver arm exact wake-ups from now on (until Trio tasks queue again).
+
+    The block's first batches saw the test's own Trio tasks queued, and for a
+    few batches after that the driver arms its timer `trio_latency` early
+    (see `test_under_trio_load_the_timer_goes_off_early_and_the_rest_is_waited_in_trio`).
+    """
+    loop._trio.driver._trio_queue_seen = 0
+
+
 @needs_kernel_timer
 def test_real_clock_parks_on_the_kernel_timer_and_mock_clock_does_not() -> None:
     async def main() -> tuple[float | None, float]:
         async with aiotrio.open_loop() as loop:
             timer = loop._trio.driver._timer
             assert timer is not None
+            await _parked(loop)
+            _forget_trio_load(loop)
             handle = loop.call_later(3600, print, "never")
             await _parked(loop)
             armed = timer.deadline
@@ -234,6 +246,7 @@ def test_timer_added_while_parked_moves_the_wake_up_earlier() -> None:
             fired = trio.Event()
             far = loop.call_later(3600, print, "far")
             await _parked(loop)
+            _forget_trio_load(loop)
             timer = loop._trio.driver._timer
             near = loop.call_later(0.001, fired.set)
             if timer is not None:
@@ -296,3 +309,80 @@ def test_keyboard_interrupt_while_parked_on_a_timer_ends_the_block() -> None:
     with pytest.raises(KeyboardInterrupt):
         trio.run(main)
     assert unwound == ["cancelled"]
+
+
+@needs_kernel_timer
+def test_under_trio_load_the_timer_goes_off_early_and_the_rest_is_waited_in_trio() -> None:
+    """While Trio runs other tasks, a wake-up is seen a Trio round late: anticipate it.
+
+    The parked driver's kernel timer is armed `trio_latency` early; woken
+    early, the driver takes Trio checkpoints instead of parking until the
+    asyncio timer is due. Once Trio has had nothing queued for a while, the
+    timer is exact again (an idle program pays one wake-up per timer).
+    """
+
+    async def main() -> tuple[float | None, float, float | None, float, bool, float]:
+        async with aiotrio.open_loop() as loop:
+            driver = loop._trio.driver
+            timer = driver._timer
+            assert timer is not None
+            latency = driver.trio_latency
+            load_on = True
+
+            async def trio_load() -> None:
+                while load_on:
+                    await trio.lowlevel.checkpoint()
+
+            async with trio.open_nursery() as nursery:
+                for _ in range(3):
+                    nursery.start_soon(trio_load)
+                far = loop.call_later(3600, print, "never")
+                # A few rounds: the driver sees the load and parks on `far`.
+                while driver._trio_queue_seen == 0 or loop._trio.intercept != PARKED:
+                    await trio.lowlevel.checkpoint()
+                armed_under_load = timer.deadline
+                # An asyncio timer due within a Trio round is not parked for.
+                soon = loop.call_later(latency / 2, print, "soon")
+                due_soon = driver._timer_due_soon()
+                soon.cancel()
+                load_on = False
+            await _parked(loop)
+            # Idle batches push the load out of the driver's history.
+            for _ in range(16):
+                loop.call_soon(lambda: None)
+                await _parked(loop)
+            armed_idle = timer.deadline
+            far.cancel()
+            return armed_under_load, armed_idle, far.when(), due_soon, latency
+
+    armed_under_load, armed_idle, far_when, due_soon, latency = trio.run(main)
+    assert armed_under_load == pytest.approx(far_when - latency, abs=1e-9)
+    assert due_soon
+    assert armed_idle == far_when
+
+
+@needs_kernel_timer
+def test_an_early_wake_up_whose_load_stopped_still_runs_the_timer() -> None:
+    """Armed early under load, then Trio goes idle: the timer still runs, on a re-armed wake-up."""
+
+    async def main() -> int:
+        async with aiotrio.open_loop() as loop:
+            driver = loop._trio.driver
+            load_on = True
+
+            async def trio_load() -> None:
+                while load_on:
+                    await trio.lowlevel.checkpoint()
+
+            fired = trio.Event()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(trio_load)
+                while driver._trio_queue_seen == 0:
+                    await trio.lowlevel.checkpoint()
+                loop.call_later(0.02, fired.set)
+                load_on = False
+            with trio.fail_after(10):  # a timer left armed at its early, fired deadline hangs
+                await fired.wait()
+            return driver.batches
+
+    assert trio.run(main) > 0
