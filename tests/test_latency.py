@@ -382,3 +382,49 @@ def test_one_slow_callback_does_not_make_the_driver_read_the_clock_per_callback_
     # One read per chunk: a chunk of the chain is _MAX_CHUNK / 2 callbacks
     # (each iteration counts once more); the regression read per callback.
     assert tail_reads <= 2 * tail // driver_module._MAX_CHUNK + 2
+
+
+def test_a_batch_that_saw_no_io_ends_without_polling_again() -> None:
+    """After timers and callbacks only, the batch does not poll once more to find nothing.
+
+    The parked driver's wait sees I/O as well, so that poll (a system call)
+    only added to every idle timer wake-up. A timer that a callback made due
+    still runs in the same batch.
+    """
+
+    async def main() -> tuple[BatchEnd, list[str], int]:
+        async with aiotrio.open_loop() as loop:
+            driver = loop._trio.driver
+            await trio.testing.wait_all_tasks_blocked()
+            ran: list[str] = []
+
+            def second() -> None:
+                ran.append("second")
+
+            def first() -> None:
+                ran.append("first")
+                loop.call_at(loop.time() - 1, second)  # due at once
+
+            loop.call_at(loop.time() - 1, first)
+            selector: Any = loop._selector
+            polls = 0
+            real_select = selector.select
+
+            def counting_select(timeout: float | None = None) -> Any:
+                nonlocal polls
+                polls += 1
+                return real_select(timeout)
+
+            selector.select = counting_select
+            try:
+                # No checkpoint until the batch ends: the parked driver does not run.
+                end = driver._batch(_SkewedView([0.0], math.inf, first_skew=0.0))
+            finally:
+                del selector.select
+            return end, ran, polls
+
+    end, ran, polls = trio.run(main)
+    assert ran == ["first", "second"]
+    assert end is BatchEnd.DRAINED
+    # One poll per iteration that ran something (first, then second); none after.
+    assert polls == 2
