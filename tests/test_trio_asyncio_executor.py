@@ -52,8 +52,11 @@ def test_jobs_run_in_trio_worker_threads_within_the_limiter() -> None:
                 release.wait(30)
                 return in_trio_thread()
 
+            # Both jobs block: the two Trio tasks that run them start in one
+            # scheduling batch, in either order, and a job that did not block
+            # could take the token first and be done before we look.
             first = loop.run_in_executor(executor, blocking)
-            second = loop.run_in_executor(executor, in_trio_thread)
+            second = loop.run_in_executor(executor, blocking)
             await trio.testing.wait_all_tasks_blocked()
             # One job holds the only token, the other waits for it.
             stats = limiter.statistics()
