@@ -13,6 +13,7 @@ from impls import (
     ALL,
     ASYNCIO,
     GUEST_FAMILY,
+    READINESS_FAMILY,
     TRIO_CAPABLE,
 )
 
@@ -33,6 +34,7 @@ IDLE = "idle"  # 12: an asyncio wake-up within 1.2x of Trio's own
 MEMORY = "memory"  # within 1.2x of asyncio
 GUEST_WORK = "guest_work"  # 13: Trio's own work in a guest run, within 1.15x of trio.run
 GUEST_BRIDGE = "guest_bridge"  # 13: bridge calls in guest mode, next to open_loop()'s
+READINESS = "readiness"  # 14: the trio readiness backend within 1.2x of the selector one
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,16 @@ FAMILIES: tuple[Family, ...] = (
             _f("guest_trio_tcp_echo", "Trio work: Trio TCP echo 64 B", GUEST_WORK),
             _f("guest_bridge_run_trio", "asyncio -> Trio call (run_trio)", GUEST_BRIDGE),
             _f("guest_bridge_run_asyncio", "Trio -> asyncio call (run_asyncio)", GUEST_BRIDGE),
+        ),
+    ),
+    Family(
+        "14",
+        "bm_readiness",
+        READINESS_FAMILY,
+        (
+            _f("readiness_tcp_streams_64B", "TCP echo streams 64 B", READINESS),
+            _f("readiness_tcp_protocol_64B", "TCP echo Protocol 64 B", READINESS),
+            _f("readiness_udp_64B", "UDP echo 64 B", READINESS),
         ),
     ),
     # Memory is slow to set up (10,000 connections) and varies little: only

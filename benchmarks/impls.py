@@ -25,6 +25,9 @@ TRIO = "trio"
 #: Trio as a guest of a stock asyncio / uvloop loop, started by aiotrio.run_trio.
 GUEST_ASYNCIO = "guest_asyncio"
 GUEST_UVLOOP = "guest_uvloop"
+#: aiotrio inside open_loop() with the portable readiness backend (Trio's own
+#: per-fd waits), measured against AIOTRIO_OPEN_LOOP with the selector backend.
+AIOTRIO_TRIO_READINESS = "aiotrio_trio_readiness"
 
 #: Every implementation, in report order.
 ALL = (ASYNCIO, UVLOOP, TRIO_ASYNCIO, AIOTRIO_FACTORY, AIOTRIO_OPEN_LOOP)
@@ -32,10 +35,12 @@ ALL = (ASYNCIO, UVLOOP, TRIO_ASYNCIO, AIOTRIO_FACTORY, AIOTRIO_OPEN_LOOP)
 TRIO_CAPABLE = (TRIO_ASYNCIO, AIOTRIO_FACTORY, AIOTRIO_OPEN_LOOP)
 AIOTRIO = (AIOTRIO_FACTORY, AIOTRIO_OPEN_LOOP)
 GUEST = (GUEST_ASYNCIO, GUEST_UVLOOP)
-#: Measured by the guest family (12) only; not columns of the main table.
+#: Measured by the guest family (13) only; not columns of the main table.
 GUEST_FAMILY = (TRIO, GUEST_ASYNCIO, GUEST_UVLOOP, AIOTRIO_OPEN_LOOP)
+#: Measured by the readiness family (14) only: the selector backend, then the trio one.
+READINESS_FAMILY = (AIOTRIO_OPEN_LOOP, AIOTRIO_TRIO_READINESS)
 #: Every implementation whose worker imports Trio.
-WITH_TRIO = (*TRIO_CAPABLE, TRIO, *GUEST)
+WITH_TRIO = (*TRIO_CAPABLE, TRIO, *GUEST, AIOTRIO_TRIO_READINESS)
 
 LABELS = {
     ASYNCIO: "asyncio",
@@ -46,6 +51,7 @@ LABELS = {
     TRIO: "trio.run",
     GUEST_ASYNCIO: "guest on asyncio",
     GUEST_UVLOOP: "guest on uvloop",
+    AIOTRIO_TRIO_READINESS: 'open_loop("trio")',
 }
 
 
@@ -81,8 +87,15 @@ def probe(impl: str) -> str:
     return f"aiotrio {version('aiotrio')}, trio {version('trio')}"
 
 
-def run_asyncio_main(impl: str, main: Callable[[], Awaitable[T]]) -> T:
-    """Run asyncio-flavored ``await main()`` the way `impl` runs asyncio programs."""
+def run_asyncio_main(
+    impl: str, main: Callable[[], Awaitable[T]], *, readiness: str | None = None
+) -> T:
+    """Run asyncio-flavored ``await main()`` the way `impl` runs asyncio programs.
+
+    `readiness` is the I/O readiness backend an ``open_loop()``
+    implementation asks for (see `run_trio_main`).
+    """
+    _check_readiness(impl, readiness)
     if impl == ASYNCIO:
         return asyncio.run(_call(main))
     if impl == UVLOOP:
@@ -96,17 +109,19 @@ def run_asyncio_main(impl: str, main: Callable[[], Awaitable[T]]) -> T:
         # asyncio.run(..., loop_factory=) needs 3.12; Runner is what it uses.
         with asyncio.Runner(loop_factory=aiotrio.new_event_loop) as runner:
             return runner.run(_call(main))
-    if impl in TRIO_CAPABLE:
+    if impl in (*TRIO_CAPABLE, AIOTRIO_TRIO_READINESS):
 
         async def from_trio(to_aio: Any, _to_trio: Any) -> T:
             result: T = await to_aio(main)
             return result
 
-        return run_trio_main(impl, from_trio)
+        return run_trio_main(impl, from_trio, readiness=readiness)
     raise ValueError(f"unknown implementation {impl!r}")
 
 
-def run_trio_main(impl: str, main: Callable[[Any, Any], Awaitable[T]]) -> T:
+def run_trio_main(
+    impl: str, main: Callable[[Any, Any], Awaitable[T]], *, readiness: str | None = None
+) -> T:
     """Run Trio-flavored ``await main(to_aio, to_trio)`` with an asyncio loop open.
 
     ``await to_aio(fn)`` runs asyncio-flavored ``fn()`` from Trio; ``await
@@ -114,9 +129,16 @@ def run_trio_main(impl: str, main: Callable[[Any, Any], Awaitable[T]]) -> T:
     the Trio side is itself a `run_trio` call made from ``asyncio.Runner``;
     in guest modes too, on a stock asyncio or uvloop loop, where that call
     starts Trio as the loop's guest. Plain `TRIO` has no asyncio: both are None.
+
+    `readiness` is the I/O readiness backend an ``open_loop()``
+    implementation (`READINESS_FAMILY`) asks for: None means its own
+    (aiotrio's default; "trio" for `AIOTRIO_TRIO_READINESS`).
     """
     import trio
 
+    _check_readiness(impl, readiness)
+    if impl == AIOTRIO_TRIO_READINESS:
+        impl, readiness = AIOTRIO_OPEN_LOOP, readiness or "trio"
     if impl == TRIO:
         return trio.run(main, None, None)
     if impl in GUEST:
@@ -132,7 +154,7 @@ def run_trio_main(impl: str, main: Callable[[Any, Any], Awaitable[T]]) -> T:
         import aiotrio
 
         async def in_open_loop() -> T:
-            async with aiotrio.open_loop():
+            async with aiotrio.open_loop(readiness=readiness):
                 return await main(aiotrio.run_asyncio, aiotrio.run_trio)
 
         return trio.run(in_open_loop)
@@ -169,6 +191,11 @@ def guest_host_factory(impl: str) -> Callable[[], asyncio.AbstractEventLoop]:
         factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
         return factory
     return asyncio.SelectorEventLoop
+
+
+def _check_readiness(impl: str, readiness: str | None) -> None:
+    if readiness is not None and impl not in READINESS_FAMILY:
+        raise ValueError(f"{impl!r} has no readiness backend to choose")
 
 
 async def _call(main: Callable[[], Awaitable[T]]) -> T:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from families import BYTES, FAMILIES, FRACTION, GUEST_BRIDGE, GUEST_WORK
+from families import BYTES, FAMILIES, FRACTION, GUEST_BRIDGE, GUEST_WORK, READINESS
 from impls import (
     AIOTRIO,
     AIOTRIO_FACTORY,
     AIOTRIO_OPEN_LOOP,
+    AIOTRIO_TRIO_READINESS,
     ALL,
     ASYNCIO,
     GUEST,
@@ -29,7 +30,10 @@ SHORT = {
     TRIO: "trio.run",
     GUEST_ASYNCIO: "g:aio",
     GUEST_UVLOOP: "g:uvl",
+    AIOTRIO_TRIO_READINESS: "at:trio-rd",
 }
+#: Figure groups shown in tables of their own, not in the main one.
+OWN_TABLES = (GUEST_WORK, GUEST_BRIDGE, READINESS)
 RATIOS = [(impl, base) for base in (ASYNCIO, TRIO_ASYNCIO) for impl in AIOTRIO]
 
 
@@ -60,8 +64,8 @@ def table(result: dict[str, Any]) -> str:
     for family in FAMILIES:
         for figure in family.figures:
             entry = figures.get(figure.key)
-            if entry is None or figure.group in (GUEST_WORK, GUEST_BRIDGE):
-                continue  # no figure, or one of guest_table's
+            if entry is None or figure.group in OWN_TABLES:
+                continue  # no figure, or one of guest_table's / readiness_table's
             cells = []
             for impl in ALL:
                 value = entry["values"].get(impl)
@@ -117,6 +121,40 @@ def guest_table(result: dict[str, Any]) -> str | None:
     return "\n".join(lines)
 
 
+def readiness_table(result: dict[str, Any]) -> str | None:
+    """Family 14: open_loop() with the trio readiness backend against the selector one."""
+    rows = [
+        (family.number, figure)
+        for family in FAMILIES
+        for figure in family.figures
+        if figure.group == READINESS and figure.key in result["figures"]
+    ]
+    if not rows:
+        return None
+    header = (
+        f"{'#':>3} {'open_loop() readiness backend':<42}"
+        + f"{'selector':>10}{'trio':>10}{'trio/sel':>10}{'noise':>7}"
+    )
+    lines = [header, "-" * len(header)]
+    for number, figure in rows:
+        entry = result["figures"][figure.key]
+        cells = []
+        for impl in (AIOTRIO_OPEN_LOOP, AIOTRIO_TRIO_READINESS):
+            value = entry["values"].get(impl)
+            cells.append(f"{format_value(value['median'], figure.kind) if value else '-':>10}")
+        ratio = entry["ratios"].get(ratio_key(AIOTRIO_TRIO_READINESS, AIOTRIO_OPEN_LOOP))
+        spreads = [v["spread"] for v in entry["values"].values() if v]
+        noise = f"{max(spreads):.0%}" if spreads else "-"
+        lines.append(
+            f"{number:>3} {figure.label:<42}"
+            + "".join(cells)
+            + f"{format_ratio(ratio):>10}"
+            + f"{noise:>7}"
+        )
+    lines.append("trio/sel: paired within-round ratio, each backend in a worker of its own.")
+    return "\n".join(lines)
+
+
 def render(result: dict[str, Any]) -> str:
     meta = result["meta"]
     checks: list[Check] = result["checks"]
@@ -133,10 +171,10 @@ def render(result: dict[str, Any]) -> str:
     ]
     for impl, reason in meta["unavailable"].items():
         parts.append(f"  {impl} unavailable: {reason}")
-    guest = guest_table(result)
+    own = [t for t in (guest_table(result), readiness_table(result)) if t]
     parts += [
         table(result),
-        *([guest] if guest else []),
+        *own,
         "Figures: median over rounds of each run's median of passes. Ratios: median of"
         " within-round ratios (< 1 means aiotrio is faster). noise: worst (max-min)/median.",
         f"Targets: {len(checks) - len(missed)} of {len(checks)} met.",

@@ -23,7 +23,15 @@ from typing import Any
 
 import stats
 from families import Family, select
-from impls import AIOTRIO_OPEN_LOOP, ALL, ASYNCIO, GUEST, TRIO, TRIO_ASYNCIO
+from impls import (
+    AIOTRIO_OPEN_LOOP,
+    AIOTRIO_TRIO_READINESS,
+    ALL,
+    ASYNCIO,
+    GUEST,
+    TRIO,
+    TRIO_ASYNCIO,
+)
 from launcher import Launcher
 from report import render
 from targets import check_all, ratio_key
@@ -101,8 +109,14 @@ def aggregate(samples: dict[str, dict[str, list[float | None]]]) -> dict[str, An
         values = {impl: stats.cell(vals) for impl, vals in by_impl.items()}
         ratios: dict[str, float | None] = {}
         for impl, vals in by_impl.items():
-            # Guest runs compare with trio.run (Trio's work) and open_loop() (bridges).
-            bases = (TRIO, AIOTRIO_OPEN_LOOP) if impl in GUEST else (ASYNCIO, TRIO_ASYNCIO)
+            # Guest runs compare with trio.run (Trio's work) and open_loop() (bridges);
+            # the trio readiness backend with open_loop()'s selector backend.
+            if impl in GUEST:
+                bases: tuple[str, ...] = (TRIO, AIOTRIO_OPEN_LOOP)
+            elif impl == AIOTRIO_TRIO_READINESS:
+                bases = (AIOTRIO_OPEN_LOOP,)
+            else:
+                bases = (ASYNCIO, TRIO_ASYNCIO)
             for base in bases:
                 if impl != base and base in by_impl:
                     ratios[ratio_key(impl, base)] = stats.paired_ratio(vals, by_impl[base])
@@ -145,7 +159,7 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="2 rounds at scale 0.3")
     parser.add_argument("--only", help="comma-separated family numbers or names")
-    parser.add_argument("--impls", default=",".join((*ALL, TRIO, *GUEST)))
+    parser.add_argument("--impls", default=",".join((*ALL, TRIO, *GUEST, AIOTRIO_TRIO_READINESS)))
     parser.add_argument(
         "--spawn", action="store_true", help="start every worker as a new interpreter (slower)"
     )

@@ -4,7 +4,8 @@ Usage: python benchmarks/summary.py results/bench-3.11.json results/bench-3.14.j
 
 One row per figure; per Python: the figures of stock asyncio, trio-asyncio
 (where it imports) and aiotrio inside open_loop(), and the ratio aiotrio /
-asyncio under loop_factory and inside open_loop(). Then each run's targets.
+asyncio under loop_factory and inside open_loop(). Then tables of their own for
+the guest runs (13) and the readiness backends (14), and each run's targets.
 """
 
 from __future__ import annotations
@@ -14,17 +15,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from families import FAMILIES, GUEST_BRIDGE, GUEST_WORK
+from families import FAMILIES, GUEST_BRIDGE, GUEST_WORK, READINESS
 from impls import (
     AIOTRIO_FACTORY,
     AIOTRIO_OPEN_LOOP,
+    AIOTRIO_TRIO_READINESS,
     ASYNCIO,
     GUEST_ASYNCIO,
     GUEST_UVLOOP,
     TRIO,
     TRIO_ASYNCIO,
 )
-from report import format_value
+from report import OWN_TABLES, format_value
 from targets import ratio_key
 
 
@@ -63,8 +65,8 @@ def render(runs: list[dict[str, Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for family in FAMILIES:
         for figure in family.figures:
-            if figure.group in (GUEST_WORK, GUEST_BRIDGE):
-                continue  # their own table, below
+            if figure.group in OWN_TABLES:
+                continue  # their own tables, below
             entries = [run["figures"].get(figure.key) for run in runs]
             if not any(entries):
                 continue
@@ -72,7 +74,10 @@ def render(runs: list[dict[str, Any]]) -> str:
             for run, entry in zip(runs, entries, strict=True):
                 row += _cells(entry, figure.kind, _has_peer(run))
             lines.append("| " + " | ".join(row) + " |")
-    lines += ["", *_guest_table(runs, pythons), ""]
+    for own in (_guest_table(runs, pythons), _readiness_table(runs, pythons)):
+        if own:
+            lines += ["", *own]
+    lines.append("")
     for run in runs:
         checks = run["checks"]
         met = sum(check["ok"] for check in checks)
@@ -115,6 +120,37 @@ def _guest_table(runs: list[dict[str, Any]], pythons: list[str]) -> list[str]:
     lines.append(
         "*base*: `trio.run` for Trio's own work, `aiotrio.open_loop()` for the bridge calls;"
         " in brackets: guest / base, paired within rounds."
+    )
+    return lines
+
+
+def _readiness_table(runs: list[dict[str, Any]], pythons: list[str]) -> list[str]:
+    """Family 14: open_loop() with the trio readiness backend; ratio to the selector one."""
+    header = ["#", "open_loop() readiness backend"]
+    for python in pythons:
+        header += [f"{python} selector", f"{python} trio"]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for family in FAMILIES:
+        for figure in family.figures:
+            if figure.group != READINESS:
+                continue
+            entries = [run["figures"].get(figure.key) for run in runs]
+            if not any(entries):
+                continue
+            row = [str(family.number), figure.label]
+            for entry in entries:
+                row.append(_figure(entry, AIOTRIO_OPEN_LOOP, figure.kind))
+                ratio = _ratio(entry, AIOTRIO_TRIO_READINESS, AIOTRIO_OPEN_LOOP)
+                shown = _figure(entry, AIOTRIO_TRIO_READINESS, figure.kind)
+                row.append(shown if ratio is None else f"{shown} ({ratio:.2f}x)")
+            lines.append("| " + " | ".join(row) + " |")
+    if len(lines) == 2:
+        return []
+    lines.append("")
+    lines.append(
+        '*selector*: `aiotrio.open_loop(readiness="selector")` (the default); *trio*:'
+        ' `readiness="trio"`, the portable backend; in brackets: trio / selector, paired'
+        " within rounds."
     )
     return lines
 

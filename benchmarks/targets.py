@@ -4,8 +4,28 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
-from families import BRIDGE, CORE, FAIR, FAIR_THROUGHPUT, FAMILIES, GUEST_WORK, IDLE, IO, MEMORY
-from impls import AIOTRIO, ASYNCIO, GUEST, LABELS, TRIO, TRIO_ASYNCIO
+from families import (
+    BRIDGE,
+    CORE,
+    FAIR,
+    FAIR_THROUGHPUT,
+    FAMILIES,
+    GUEST_WORK,
+    IDLE,
+    IO,
+    MEMORY,
+    READINESS,
+)
+from impls import (
+    AIOTRIO,
+    AIOTRIO_OPEN_LOOP,
+    AIOTRIO_TRIO_READINESS,
+    ASYNCIO,
+    GUEST,
+    LABELS,
+    TRIO,
+    TRIO_ASYNCIO,
+)
 
 WITHIN_ASYNCIO = 1.05  # 1-9: aiotrio / asyncio at most this
 FASTER_THAN_PEER_CORE = 4.0  # 1-5: trio-asyncio / aiotrio at least this
@@ -18,6 +38,9 @@ FAIR_THROUGHPUT_KEPT = 0.97  # 11
 IDLE_VS_TRIO = 1.2  # 12: CPU per asyncio wake-up / per trio.sleep wake-up
 MEMORY_WITHIN = 1.2
 GUEST_WITHIN_TRIO = 1.15  # 13: Trio's own work in a guest run / trio.run at most this
+# 14: an echo round trip inside open_loop() with the portable readiness backend
+# (Trio's per-fd waits) / the same with the selector backend, at most this.
+TRIO_READINESS_WITHIN = 1.2
 
 
 class Check(TypedDict):
@@ -141,6 +164,15 @@ def check_all(figures: dict[str, Any]) -> list[Check]:
                     vs_trio,
                     vs_trio <= GUEST_WITHIN_TRIO,
                 )
+        vs_selector = ratios.get(ratio_key(AIOTRIO_TRIO_READINESS, AIOTRIO_OPEN_LOOP))
+        if group == READINESS and vs_selector is not None:
+            add(
+                key,
+                AIOTRIO_TRIO_READINESS,
+                f"/selector backend <= {TRIO_READINESS_WITHIN}",
+                vs_selector,
+                vs_selector <= TRIO_READINESS_WITHIN,
+            )
     return checks
 
 
