@@ -210,6 +210,7 @@ FAMILIES: tuple[Family, ...] = (
         (
             _f("readiness_tcp_streams_64B", "TCP echo streams 64 B", READINESS),
             _f("readiness_tcp_protocol_64B", "TCP echo Protocol 64 B", READINESS),
+            _f("readiness_tcp_100_clients", "TCP echo 100 clients", READINESS),
             _f("readiness_udp_64B", "UDP echo 64 B", READINESS),
         ),
     ),
