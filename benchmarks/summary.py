@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from families import FAMILIES, GUEST_BRIDGE, GUEST_WORK, READINESS
 from impls import (
@@ -28,6 +28,9 @@ from impls import (
 )
 from report import OWN_TABLES, format_value
 from targets import ratio_key
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def _figure(entry: dict[str, Any] | None, impl: str, kind: str) -> str:
@@ -92,67 +95,76 @@ def render(runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _guest_table(runs: list[dict[str, Any]], pythons: list[str]) -> list[str]:
-    """Family 13: Trio as a guest of stock asyncio / uvloop; ratios to trio.run / open_loop()."""
-    header = ["#", "guest mode"]
+def _paired_table(
+    runs: list[dict[str, Any]],
+    pythons: list[str],
+    *,
+    title: str,
+    columns: tuple[str, ...],
+    groups: tuple[str, ...],
+    base_of: Callable[[str], str],
+    compared: tuple[str, ...],
+    footnote: str,
+) -> list[str]:
+    """A family's own table: per Python, its base figure, then each of `compared`
+    with its ratio to the base (`base_of` the figure's group) in brackets.
+
+    `columns` names the base column and then one per `compared`; no rows, no table.
+    """
+    header = ["#", title]
     for python in pythons:
-        header += [f"{python} base", f"{python} guest on asyncio", f"{python} guest on uvloop"]
+        header += [f"{python} {column}" for column in columns]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for family in FAMILIES:
         for figure in family.figures:
-            if figure.group not in (GUEST_WORK, GUEST_BRIDGE):
+            if figure.group not in groups:
                 continue
             entries = [run["figures"].get(figure.key) for run in runs]
             if not any(entries):
                 continue
-            base = TRIO if figure.group == GUEST_WORK else AIOTRIO_OPEN_LOOP
+            base = base_of(figure.group)
             row = [str(family.number), figure.label]
             for entry in entries:
                 row.append(_figure(entry, base, figure.kind))
-                for impl in (GUEST_ASYNCIO, GUEST_UVLOOP):
+                for impl in compared:
                     ratio = _ratio(entry, impl, base)
                     shown = _figure(entry, impl, figure.kind)
                     row.append(shown if ratio is None else f"{shown} ({ratio:.2f}x)")
             lines.append("| " + " | ".join(row) + " |")
     if len(lines) == 2:
         return []
-    lines.append("")
-    lines.append(
-        "*base*: `trio.run` for Trio's own work, `aiotrio.open_loop()` for the bridge calls;"
-        " in brackets: guest / base, paired within rounds."
+    return [*lines, "", footnote]
+
+
+def _guest_table(runs: list[dict[str, Any]], pythons: list[str]) -> list[str]:
+    """Family 13: Trio as a guest of stock asyncio / uvloop; ratios to trio.run / open_loop()."""
+    return _paired_table(
+        runs,
+        pythons,
+        title="guest mode",
+        columns=("base", "guest on asyncio", "guest on uvloop"),
+        groups=(GUEST_WORK, GUEST_BRIDGE),
+        base_of=lambda group: TRIO if group == GUEST_WORK else AIOTRIO_OPEN_LOOP,
+        compared=(GUEST_ASYNCIO, GUEST_UVLOOP),
+        footnote="*base*: `trio.run` for Trio's own work, `aiotrio.open_loop()` for the bridge"
+        " calls; in brackets: guest / base, paired within rounds.",
     )
-    return lines
 
 
 def _readiness_table(runs: list[dict[str, Any]], pythons: list[str]) -> list[str]:
     """Family 14: open_loop() with the trio readiness backend; ratio to the selector one."""
-    header = ["#", "open_loop() readiness backend"]
-    for python in pythons:
-        header += [f"{python} selector", f"{python} trio"]
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    for family in FAMILIES:
-        for figure in family.figures:
-            if figure.group != READINESS:
-                continue
-            entries = [run["figures"].get(figure.key) for run in runs]
-            if not any(entries):
-                continue
-            row = [str(family.number), figure.label]
-            for entry in entries:
-                row.append(_figure(entry, AIOTRIO_OPEN_LOOP, figure.kind))
-                ratio = _ratio(entry, AIOTRIO_TRIO_READINESS, AIOTRIO_OPEN_LOOP)
-                shown = _figure(entry, AIOTRIO_TRIO_READINESS, figure.kind)
-                row.append(shown if ratio is None else f"{shown} ({ratio:.2f}x)")
-            lines.append("| " + " | ".join(row) + " |")
-    if len(lines) == 2:
-        return []
-    lines.append("")
-    lines.append(
-        '*selector*: `aiotrio.open_loop(readiness="selector")` (the default); *trio*:'
+    return _paired_table(
+        runs,
+        pythons,
+        title="open_loop() readiness backend",
+        columns=("selector", "trio"),
+        groups=(READINESS,),
+        base_of=lambda _: AIOTRIO_OPEN_LOOP,
+        compared=(AIOTRIO_TRIO_READINESS,),
+        footnote='*selector*: `aiotrio.open_loop(readiness="selector")` (the default); *trio*:'
         ' `readiness="trio"`, the portable backend; in brackets: trio / selector, paired'
-        " within rounds."
+        " within rounds.",
     )
-    return lines
 
 
 def main() -> None:
